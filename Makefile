@@ -1,0 +1,45 @@
+# Thin wrapper over Meson + Ninja. `make demo` and `make test` install what is missing first.
+BUILD    ?= build
+ASAN     ?= build-asan
+PYTHON   ?= /usr/bin/python3
+PYTEST   ?= $(PYTHON) -m pytest
+MESON    ?= meson
+
+.PHONY: all build test unit integration demo asan bench clean bootstrap
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+$(BUILD)/build.ninja:
+	@scripts/bootstrap --quiet
+	$(MESON) setup $(BUILD)
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+unit: build
+	$(MESON) test -C $(BUILD) --print-errorlogs
+
+integration: build
+	FAULTLINE_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -p no:cacheprovider tests/integration
+
+test: unit integration
+
+demo: build
+	@examples/demo/run $(BUILD)
+
+# AddressSanitizer + UBSan build; runs the unit tests and fuzz replays under it.
+asan:
+	@scripts/bootstrap --quiet
+	test -f $(ASAN)/build.ninja || $(MESON) setup $(ASAN) -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C $(ASAN)
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  $(MESON) test -C $(ASAN) --print-errorlogs --suite unit --suite fuzz
+
+bench: build
+	bench/preload $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cli.h - what the subcommands share: global options (arg_*), the command table entry, and
+ * small helpers for errors that name the flag and the expectation.
+ */
+#ifndef FL_CLI_H
+#define FL_CLI_H
+
+#include <stdbool.h>
+
+struct fl_cmd {
+    const char *name;
+    const char *summary;                       /* one line for `faultline help` */
+    int (*run)(int argc, char **argv);         /* argv[0] is the subcommand name */
+};
+
+/* Global options, set by main before the subcommand runs. */
+extern const char *arg_state_dir;              /* --state-dir, or NULL */
+
+int cmd_inject(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_recover(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+/* Print "faultline: error: <msg>" and return FL_EXIT_USAGE. */
+int fl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Handle the options every subcommand takes (-q, -v, --state-dir). Returns true if consumed. */
+bool fl_common_option(int opt, const char *optarg_value);
+
+/* Print a subcommand's help text to stdout. */
+void fl_print_help(const char *text);
+
+#endif

@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cmd_help.c - `faultline help TOPIC`. The rules reference lists calls and families from the
+ * FL_OPS table itself, so it cannot drift from what the preload wraps.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ctlblock.h"
+#include "ops.h"
+
+int fl_help_topic(const char *topic);
+
+static const char rules_head[] =
+    "RULES\n"
+    "\n"
+    "  WHERE[:KEY=VALUE]...      e.g.  io.write:path=*.json:errno=ENOSPC\n"
+    "\n"
+    "WHERE is a call or a family; commas join several (open,fopen or io.sync,io.meta).\n"
+    "A family of io.* means fds that are not sockets; net.* means sockets (so net.recv also\n"
+    "covers read() on a socket). Naming a single call means any fd; kind= overrides both.\n"
+    "\n"
+    "SELECTORS (which calls)\n"
+    "  path=GLOB     the file's path; '*' crosses '/'. Without '/', the last component is\n"
+    "                matched (*.db); with '/', the whole absolute path (*/state.json)\n"
+    "  kind=K[,K]    fd kind: file, pipe, socket, other (ttys, devices), any\n"
+    "  peer=ADDR     the socket's remote address: 127.0.0.1, 127.0.0.1:6379, [::1]:6379\n"
+    "  port=N        the socket's local or remote port (connect: the port connected to)\n"
+    "  host=GLOB     the name looked up (dns)\n"
+    "  prob=P        fire with probability P (0.3 or 30%), drawn from the run's seed\n"
+    "  nth=N         only the Nth matching call (with count=K: the Nth to the N+K-1th)\n"
+    "  after=N       skip the first N matching calls\n"
+    "  count=N       at most N faults from this rule\n"
+    "  id=NAME       a name for 'faultline ctl PATH on|off NAME' (default: the number)\n"
+    "\n"
+    "EFFECTS (what happens; one failure, optionally after one wait)\n"
+    "  errno=E       fail with errno E (ENOSPC, EIO, 28); stdio calls return their error\n"
+    "                value and set the stream's error flag\n"
+    "  delay=DUR     wait DUR (250ms, 2s), then make the call (or apply the other effect)\n"
+    "  hang          block until the rule is switched off, then make the call\n"
+    "  short=N|P%    pass only N bytes or P% of the request on: a short read or write\n"
+    "  torn=N        write the first N bytes, then fail with EIO (or errno=)\n"
+    "  drop          report success and do nothing: the lost write, the sync that wasn't\n"
+    "  corrupt=N     flip N random bits in what was read\n"
+    "  eai=E         getaddrinfo fails with E: EAI_AGAIN, EAI_NONAME, EAI_FAIL, ...\n"
+    "  offset=+DUR   shift the wall clock (time, gettimeofday, CLOCK_REALTIME)\n"
+    "\n"
+    "When several rules match a call, they are tried in order; the first whose effect is a\n"
+    "failure wins. A delay-only or hang-only rule lets the call go on to later rules.\n"
+    "Effects narrow WHERE to the calls they make sense for (short applies to reads and\n"
+    "writes that return a count); a rule that is left with no call is refused.\n"
+    "\n"
+    "EXAMPLES\n"
+    "  write:path=*/state.json:errno=ENOSPC     io.sync:errno=EIO:nth=3\n"
+    "  io.write:path=/data/*:short=50%           io.write:path=*.db:torn=512\n"
+    "  io.write:path=*.json:drop                 io.read:path=*.conf:corrupt=3\n"
+    "  net.connect:port=502:errno=ECONNREFUSED   net.recv:peer=127.0.0.1:6379:delay=2s\n"
+    "  net.send:errno=ECONNRESET:prob=0.3        net.recv:hang\n"
+    "  dns:eai=EAI_AGAIN                         mem:errno=ENOMEM:after=1000:count=1\n"
+    "  time:offset=+3600s\n"
+    "\n"
+    "FAMILIES AND CALLS\n";
+
+static const char rules_tail[] =
+    "\n"
+    "NOT REACHED\n"
+    "  Statically linked programs and Go programs (raw system calls), writes through a shared\n"
+    "  mmap, io_uring and io_submit, setuid programs (the loader ignores LD_PRELOAD), children\n"
+    "  started with a cleared environment, and calls libc makes internally (getc_unlocked and\n"
+    "  putc_unlocked macros, stdio's flush at exit). inject warns when CMD is static or Go.\n";
+
+static void print_rules_help(void)
+{
+    fputs(rules_head, stdout);
+    for (int f = 1; f < FL_FAM_COUNT; f++) {
+        char line[4096];
+        int n = snprintf(line, sizeof(line), "  %-12s", fl_family_names[f]);
+        int col = n;
+        for (int i = 0; i < FL_OP_COUNT; i++) {
+            if ((int)fl_op_table[i].fam != f && (int)fl_op_table[i].fam2 != f)
+                continue;
+            const char *name = fl_op_table[i].name;
+            int w = (int)strlen(name) + 1;
+            if (col + w > 92) {
+                n += snprintf(line + n, sizeof(line) - (size_t)n, "\n%14s", "");
+                col = 14;
+            }
+            n += snprintf(line + n, sizeof(line) - (size_t)n, " %s", name);
+            col += w;
+        }
+        puts(line);
+    }
+    printf("  io           all io.*          net           all net.*\n");
+    printf("\nAt most %d rules per run.\n", FL_RULES_MAX);
+    fputs(rules_tail, stdout);
+}
+
+int fl_help_topic(const char *topic)
+{
+    if (!strcmp(topic, "rules")) {
+        print_rules_help();
+        return 0;
+    }
+    char *argv[] = {(char *)topic, (char *)"--help", NULL};
+    if (!strcmp(topic, "inject"))
+        return cmd_inject(2, argv);
+    if (!strcmp(topic, "ctl"))
+        return cmd_ctl(2, argv);
+    if (!strcmp(topic, "status"))
+        return cmd_status(2, argv);
+    if (!strcmp(topic, "recover"))
+        return cmd_recover(2, argv);
+    return fl_usage_error("help: no topic '%s' (expected rules, inject, ctl, status, recover)",
+                          topic);
+}

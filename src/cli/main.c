@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c - faultline's entry point: global options, then one subcommand from a sorted table.
+ * Each subcommand parses its own flags into a config, then executes (src/cli/cmd_*.c).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "err.h"
+#include "fl_config.h"
+#include "log.h"
+
+const char *arg_state_dir;
+
+static const struct fl_cmd commands[] = {
+    {"ctl", "switch the rules of a running inject and read their counters", cmd_ctl},
+    {"help", "show help: faultline help [COMMAND|rules]", cmd_help},
+    {"inject", "run a program with faults in its libc calls", cmd_inject},
+    {"recover", "revert what runs that died left behind", cmd_recover},
+    {"status", "list the faults that are active", cmd_status},
+    {"version", "print the version", cmd_version},
+};
+
+int fl_usage_error(const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    fl_errorf("%s", msg);
+    return FL_EXIT_USAGE;
+}
+
+bool fl_common_option(int opt, const char *value)
+{
+    switch (opt) {
+    case 'q':
+        fl_log_set_level(FL_LOG_WARN);
+        return true;
+    case 'v':
+        fl_log_set_level(fl_log_get_level() < FL_LOG_INFO ? FL_LOG_INFO : FL_LOG_DEBUG);
+        return true;
+    case 0x1000: /* --state-dir */
+        arg_state_dir = value;
+        return true;
+    default:
+        return false;
+    }
+}
+
+void fl_print_help(const char *text) { fputs(text, stdout); }
+
+static void print_usage(FILE *out)
+{
+    fprintf(out, "usage: faultline [-q|-v] COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'faultline help COMMAND' for a command's options, 'faultline help rules' for "
+                 "the rule language.\nExit status: 0 ok, 1 failed, 2 usage error, 3 missing "
+                 "resource or privilege;\ninject returns the program's own status.\n");
+}
+
+int cmd_help(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stdout);
+        return 0;
+    }
+    extern int fl_help_topic(const char *topic);
+    return fl_help_topic(argv[1]);
+}
+
+int cmd_version(int argc, char **argv)
+{
+    printf("faultline %s\n", FL_VERSION);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    fl_log_init(FL_LOG_NOTICE);
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-q") || !strcmp(a, "--quiet"))
+            fl_common_option('q', NULL);
+        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+            fl_common_option('v', NULL);
+        else if (!strcmp(a, "-vv"))
+            fl_log_set_level(FL_LOG_DEBUG);
+        else if (!strcmp(a, "--state-dir") && i + 1 < argc)
+            arg_state_dir = argv[++i];
+        else if (!strncmp(a, "--state-dir=", 12))
+            arg_state_dir = a + 12;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            print_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--version"))
+            return cmd_version(0, NULL);
+        else
+            return fl_usage_error("unknown option '%s' before the command (try 'faultline "
+                                  "help')", a);
+    }
+    if (i >= argc) {
+        print_usage(stderr);
+        return FL_EXIT_USAGE;
+    }
+    for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+        if (strcmp(commands[c].name, argv[i]) == 0)
+            return commands[c].run(argc - i, argv + i);
+    return fl_usage_error("unknown command '%s' (expected one of: ctl, help, inject, recover, "
+                          "status, version)", argv[i]);
+}

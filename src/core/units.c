@@ -1,0 +1,188 @@
+/* SPDX-License-Identifier: MIT */
+/* units.c - see units.h. Parsing is strict: trailing junk, overflow and empty input fail. */
+#include "units.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Split "12.5ms" into the number part and the unit part. Returns -EINVAL if no digits. */
+static int split_number(const char *s, double *num, const char **unit, bool allow_sign)
+{
+    const char *p = s;
+    if (allow_sign && (*p == '+' || *p == '-'))
+        p++;
+    const char *digits = p;
+    while ((*p >= '0' && *p <= '9') || *p == '.')
+        p++;
+    if (p == digits)
+        return -EINVAL;
+    char tmp[64];
+    size_t n = (size_t)(p - s);
+    if (n >= sizeof(tmp))
+        return -ERANGE;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    char *end;
+    errno = 0;
+    double v = strtod(tmp, &end);
+    if (*end || errno || !isfinite(v))
+        return -EINVAL;
+    *num = v;
+    *unit = p;
+    return 0;
+}
+
+int fl_parse_duration(const char *s, bool allow_sign, int64_t *ns, struct fl_err *err)
+{
+    static const struct {
+        const char *name;
+        double ns;
+    } units[] = {
+        {"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9},
+    };
+    double v;
+    const char *unit;
+    if (!s || split_number(s, &v, &unit, allow_sign) < 0)
+        return fl_err_set(err, EINVAL, "'%s' is not a duration (expected a number and a unit, "
+                                       "like 250ms, 2s or 1m)", s ? s : "");
+    if (*unit == '\0') {
+        if (v == 0) {
+            *ns = 0;
+            return 0;
+        }
+        return fl_err_set(err, EINVAL, "'%s' has no unit (expected a duration like %sms or %ss)",
+                          s, s, s);
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(unit, units[i].name) == 0) {
+            double total = v * units[i].ns;
+            if (fabs(total) > 9.2e18)
+                return fl_err_set(err, ERANGE, "'%s' is too long a duration", s);
+            *ns = (int64_t)llround(total);
+            return 0;
+        }
+    }
+    return fl_err_set(err, EINVAL, "'%s' has an unknown unit '%s' (expected ns, us, ms, s, m or h)",
+                      s, unit);
+}
+
+int fl_parse_size(const char *s, bool allow_percent, uint64_t *value, bool *is_percent,
+                  struct fl_err *err)
+{
+    static const struct {
+        const char *name;
+        double mult;
+    } units[] = {
+        {"", 1},      {"B", 1},       {"K", 1e3},      {"KB", 1e3},     {"k", 1e3},
+        {"kB", 1e3},  {"KiB", 1024.}, {"M", 1e6},      {"MB", 1e6},     {"MiB", 1048576.},
+        {"G", 1e9},   {"GB", 1e9},    {"GiB", 1073741824.}, {"T", 1e12}, {"TB", 1e12},
+        {"TiB", 1099511627776.},
+    };
+    double v;
+    const char *unit;
+    if (is_percent)
+        *is_percent = false;
+    if (!s || split_number(s, &v, &unit, false) < 0)
+        return fl_err_set(err, EINVAL, "'%s' is not a size (expected a number with an optional "
+                                       "unit, like 512, 64KiB or 10MB%s)",
+                          s ? s : "", allow_percent ? ", or a share like 40%" : "");
+    if (strcmp(unit, "%") == 0) {
+        if (!allow_percent)
+            return fl_err_set(err, EINVAL, "'%s': a share is not allowed here (expected a size "
+                                           "like 64KiB)", s);
+        if (v > 100)
+            return fl_err_set(err, ERANGE, "'%s' is more than 100%%", s);
+        *value = (uint64_t)llround(v * 10000.0);
+        if (is_percent)
+            *is_percent = true;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(unit, units[i].name) == 0) {
+            double total = v * units[i].mult;
+            if (total >= 1.8e19)
+                return fl_err_set(err, ERANGE, "'%s' is too large a size", s);
+            if (total != floor(total))
+                return fl_err_set(err, EINVAL, "'%s' is not a whole number of bytes", s);
+            *value = (uint64_t)total;
+            return 0;
+        }
+    }
+    return fl_err_set(err, EINVAL, "'%s' has an unknown unit '%s' (expected B, KB, KiB, MB, MiB, "
+                                   "GB, GiB%s)", s, unit, allow_percent ? " or %" : "");
+}
+
+int fl_parse_probability(const char *s, uint64_t *threshold, double *p, struct fl_err *err)
+{
+    double v;
+    const char *unit;
+    if (!s || split_number(s, &v, &unit, false) < 0 || (*unit && strcmp(unit, "%") != 0))
+        return fl_err_set(err, EINVAL, "'%s' is not a probability (expected 0..1 like 0.3, or a "
+                                       "share like 30%%)", s ? s : "");
+    if (*unit == '%')
+        v /= 100.0;
+    if (v < 0 || v > 1)
+        return fl_err_set(err, ERANGE, "'%s' is not between 0 and 1", s);
+    if (p)
+        *p = v;
+    *threshold = v >= 1.0 ? UINT64_MAX : (uint64_t)(v * 18446744073709551616.0);
+    return 0;
+}
+
+int fl_parse_u64(const char *s, uint64_t *out, struct fl_err *err)
+{
+    if (!s || !*s)
+        return fl_err_set(err, EINVAL, "expected a whole number, got nothing");
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return fl_err_set(err, EINVAL, "'%s' is not a whole number", s);
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return fl_err_set(err, ERANGE, "'%s' is too large", s);
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+const char *fl_format_duration(int64_t ns, char *buf, size_t len)
+{
+    const char *sign = ns < 0 ? "-" : "";
+    uint64_t a = ns < 0 ? (uint64_t)(-(ns + 1)) + 1 : (uint64_t)ns;
+    const uint64_t hour = UINT64_C(3600000000000), minute = UINT64_C(60000000000);
+    if (a >= hour && a % hour == 0)
+        snprintf(buf, len, "%s%" PRIu64 "h", sign, a / hour);
+    else if (a >= minute && a % minute == 0)
+        snprintf(buf, len, "%s%" PRIu64 "m", sign, a / minute);
+    else if (a >= 1000000000ULL)
+        snprintf(buf, len, "%s%.3gs", sign, (double)a / 1e9);
+    else if (a >= 1000000ULL)
+        snprintf(buf, len, "%s%.3gms", sign, (double)a / 1e6);
+    else if (a >= 1000ULL)
+        snprintf(buf, len, "%s%.3gus", sign, (double)a / 1e3);
+    else
+        snprintf(buf, len, "%s%" PRIu64 "ns", sign, a);
+    return buf;
+}
+
+const char *fl_format_size(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *names[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)bytes;
+    size_t i = 0;
+    while (v >= 1024 && i + 1 < sizeof(names) / sizeof(names[0])) {
+        v /= 1024;
+        i++;
+    }
+    if (i == 0)
+        snprintf(buf, len, "%" PRIu64 "B", bytes);
+    else
+        snprintf(buf, len, "%.4g%s", v, names[i]);
+    return buf;
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * faults/preload.c - the first fault kind: a control block of preload rules.
+ *
+ * Applying creates the block the target's preload reads; reverting switches every rule off
+ * (so a target that outlived its faultline stops being faulted at its next call) and removes
+ * the file. Params: {"path": "...", "rules": ["text", ...], "seed": N, "no_follow": bool}.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "fault.h"
+#include "rule.h"
+
+static int preload_apply(const json_t *params, const json_t *undo, struct fl_err *err)
+{
+    const char *path = json_string_value(json_object_get(params, "path"));
+    json_t *rules = json_object_get(params, "rules");
+    if (!path || !json_is_array(rules))
+        return fl_err_set(err, EINVAL, "preload: params need path and rules");
+    struct fl_rule_set *set = calloc(1, sizeof(*set));
+    if (!set)
+        return fl_err_set(err, ENOMEM, "out of memory");
+    size_t i;
+    json_t *v;
+    int rc = 0;
+    json_array_foreach(rules, i, v) {
+        char origin[32];
+        snprintf(origin, sizeof(origin), "rule %zu", i + 1);
+        if ((rc = fl_rule_set_add(set, json_string_value(v) ? json_string_value(v) : "", origin,
+                                  0, err)) < 0)
+            goto out;
+    }
+    unsigned flags = json_is_true(json_object_get(params, "no_follow")) ? FL_CTL_NO_FOLLOW : 0;
+    struct fl_ctl_handle *h;
+    rc = fl_ctl_create(path, set, (uint64_t)json_integer_value(json_object_get(params, "seed")),
+                       flags, &h, err);
+    if (rc == 0)
+        fl_ctl_close(h);
+out:
+    free(set);
+    return rc;
+}
+
+static int preload_revert(const json_t *params, const json_t *undo, struct fl_err *err)
+{
+    const char *path = json_string_value(json_object_get(params, "path"));
+    if (!path)
+        return 0;
+    struct fl_ctl_handle *h;
+    if (fl_ctl_open(path, &h, NULL) == 0) {
+        fl_ctl_set_enabled(h, -1, false);
+        fl_ctl_close(h);
+    }
+    if (unlink(path) < 0 && errno != ENOENT)
+        return fl_err_set(err, errno, "%s: cannot remove control block: %s", path,
+                          strerror(errno));
+    return 0;
+}
+
+static void preload_describe(const json_t *params, char *buf, size_t len)
+{
+    json_t *rules = json_object_get(params, "rules");
+    snprintf(buf, len, "preload rules (%zu) in control block %s", json_array_size(rules),
+             json_string_value(json_object_get(params, "path")));
+}
+
+const struct fl_fault_ops fl_fault_preload = {
+    .version = FL_FAULT_OPS_VERSION,
+    .name = "preload",
+    .summary = "libc call faults in a running program (faultline inject)",
+    .apply = preload_apply,
+    .revert = preload_revert,
+    .describe = preload_describe,
+};

@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * preload.c - faultline's LD_PRELOAD library: set-up, real-symbol resolution, rule firing and
+ * subject matching. The wrappers themselves are in wrap_*.c. Links only libc.
+ *
+ * Divisions: globals and start-up | resolving real symbols (and the bootstrap allocator dlsym
+ * may need) | firing rules | the per-fd cache | matching paths, addresses and hosts | effects.
+ *
+ * Invariants:
+ *  - no wrapper takes a lock or allocates on its own behalf;
+ *  - faultline's own code runs with fl_guard > 0, so calls it makes pass straight through;
+ *  - the control block is only read, except the atomic counters and enabled mask.
+ */
+#include "preload.h"
+
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "glob.h"
+#include "prng.h"
+
+struct fl_ctl *fl_ctl_active;
+FL_TLS int fl_guard;
+void *fl_real[FL_OP_COUNT];
+
+#define FL_FDTAB_SIZE 65536
+#define FL_FD_VALID (UINT64_C(1) << 63)
+static _Atomic uint64_t *fl_fdtab; /* per-fd mask of selective rules that match; 0 = unknown */
+
+/* ---- resolving real symbols ------------------------------------------------------------- */
+
+/* dlsym may allocate (its error state); while it runs, allocations come from this arena and
+ * are never freed. Each block is preceded by its size so realloc can copy it out. */
+static char fl_boot_arena[256 * 1024] __attribute__((aligned(16)));
+static size_t fl_boot_used;
+static int fl_boot_resolving;
+
+bool fl_boot_owns(const void *p);
+void *fl_boot_alloc(size_t n);
+size_t fl_boot_size(const void *p);
+
+bool fl_boot_owns(const void *p)
+{
+    return (const char *)p >= fl_boot_arena && (const char *)p < fl_boot_arena + sizeof(fl_boot_arena);
+}
+
+void *fl_boot_alloc(size_t n)
+{
+    size_t need = ((n + 15) & ~(size_t)15) + 16;
+    size_t at = __atomic_fetch_add(&fl_boot_used, need, __ATOMIC_RELAXED);
+    if (at + need > sizeof(fl_boot_arena))
+        return NULL;
+    *(size_t *)(fl_boot_arena + at) = n;
+    return fl_boot_arena + at + 16;
+}
+
+size_t fl_boot_size(const void *p) { return *(const size_t *)((const char *)p - 16); }
+
+int fl_boot_active(void);
+int fl_boot_active(void) { return __atomic_load_n(&fl_boot_resolving, __ATOMIC_RELAXED); }
+
+void *fl_resolve(int op)
+{
+    __atomic_add_fetch(&fl_boot_resolving, 1, __ATOMIC_RELAXED);
+    void *p = dlsym(RTLD_NEXT, fl_op_table[op].name);
+    __atomic_sub_fetch(&fl_boot_resolving, 1, __ATOMIC_RELAXED);
+    if (p)
+        __atomic_store_n(&fl_real[op], p, __ATOMIC_RELEASE);
+    return p;
+}
+
+void *fl_resolve_extra(const char *name, void **slot)
+{
+    void *p = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (FL_LIKELY(p))
+        return p;
+    __atomic_add_fetch(&fl_boot_resolving, 1, __ATOMIC_RELAXED);
+    p = dlsym(RTLD_NEXT, name);
+    __atomic_sub_fetch(&fl_boot_resolving, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(slot, p, __ATOMIC_RELEASE);
+    return p;
+}
+
+/* ---- start-up ---------------------------------------------------------------------------- */
+
+static void fl_detach(void) { __atomic_store_n(&fl_ctl_active, NULL, __ATOMIC_RELEASE); }
+
+/* With --no-follow the target's children must run clean: forked ones detach at once, and
+ * exec'd ones never load us, because our entry leaves LD_PRELOAD. */
+static void fl_strip_env(void)
+{
+    Dl_info info;
+    unsetenv("FAULTLINE_CTL");
+    const char *pre = getenv("LD_PRELOAD");
+    if (!pre || !dladdr((void *)fl_strip_env, &info) || !info.dli_fname)
+        return;
+    char out[4096];
+    size_t n = 0;
+    const char *p = pre;
+    while (*p) {
+        size_t len = strcspn(p, ": ");
+        if (len && !(len == strlen(info.dli_fname) && !strncmp(p, info.dli_fname, len)) &&
+            n + len + 2 < sizeof(out)) {
+            if (n)
+                out[n++] = ':';
+            memcpy(out + n, p, len);
+            n += len;
+        }
+        p += len;
+        while (*p == ':' || *p == ' ')
+            p++;
+    }
+    out[n] = '\0';
+    if (n)
+        setenv("LD_PRELOAD", out, 1);
+    else
+        unsetenv("LD_PRELOAD");
+}
+
+/* faultline never injects into itself (nested `faultline inject` or `faultline ctl`). */
+static bool fl_self_is_faultline(void)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return false;
+    exe[n] = '\0';
+    const char *base = strrchr(exe, '/');
+    base = base ? base + 1 : exe;
+    return strcmp(base, "faultline") == 0;
+}
+
+__attribute__((constructor(101))) static void fl_init(void)
+{
+    fl_guard++;
+    for (int op = 0; op < FL_OP_COUNT; op++)
+        if (!fl_real[op])
+            fl_resolve(op);
+    const char *path = getenv("FAULTLINE_CTL");
+    if (!path || !*path || fl_self_is_faultline())
+        goto out;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        goto out;
+    struct stat st;
+    struct fl_ctl *c = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && (size_t)st.st_size == sizeof(struct fl_ctl))
+        c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    syscall(SYS_close, fd);
+    if (c == MAP_FAILED)
+        goto out;
+    if (c->magic != FL_CTL_MAGIC || c->version != FL_CTL_VERSION || c->size != sizeof(*c) ||
+        c->nrules > FL_RULES_MAX) {
+        munmap(c, sizeof(*c));
+        goto out;
+    }
+    void *tab = mmap(NULL, FL_FDTAB_SIZE * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    fl_fdtab = tab == MAP_FAILED ? NULL : tab;
+    if (c->flags & FL_CTL_NO_FOLLOW) {
+        fl_strip_env();
+        pthread_atfork(NULL, NULL, fl_detach);
+    }
+    __atomic_store_n(&fl_ctl_active, c, __ATOMIC_RELEASE);
+out:
+    fl_guard--;
+}
+
+/* ---- firing ------------------------------------------------------------------------------ */
+
+static void fl_sleep_ns(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Block until the rule is switched off (or the block is reverted). */
+static void fl_hang(const struct fl_ctl *c, int idx)
+{
+    uint64_t bit = UINT64_C(1) << idx;
+    while (atomic_load_explicit(&((struct fl_ctl *)c)->enabled, memory_order_acquire) & bit)
+        fl_sleep_ns(5 * 1000 * 1000);
+}
+
+bool fl_fire(uint64_t cand, struct fl_hit *hit)
+{
+    struct fl_ctl *c = fl_ctl_active;
+    if (!cand || !c)
+        return false;
+    int saved = errno;
+    fl_guard++;
+    bool fired = false;
+    while (cand) {
+        int i = __builtin_ctzll(cand);
+        cand &= cand - 1;
+        struct fl_ctl_rule *r = &c->rules[i];
+        uint64_t n = atomic_fetch_add_explicit(&r->seen, 1, memory_order_relaxed) + 1;
+        if (n <= r->after)
+            continue;
+        if (r->prob != UINT64_MAX && fl_mix3(c->seed, (uint64_t)i, n) >= r->prob)
+            continue;
+        if (r->count) {
+            uint64_t k = atomic_load_explicit(&r->injected, memory_order_relaxed);
+            bool got = false;
+            while (k < r->count) {
+                if (atomic_compare_exchange_weak(&r->injected, &k, k + 1)) {
+                    got = true;
+                    break;
+                }
+            }
+            if (!got)
+                continue;
+        } else {
+            atomic_fetch_add_explicit(&r->injected, 1, memory_order_relaxed);
+        }
+        if (r->effects & FL_EFF_DELAY)
+            fl_sleep_ns(r->delay_ns);
+        if (r->effects & FL_EFF_HANG)
+            fl_hang(c, i);
+        if (r->effects & ~FL_EFF_WAITS) {
+            hit->r = r;
+            hit->idx = i;
+            hit->n = n;
+            fired = true;
+            break;
+        }
+    }
+    fl_guard--;
+    errno = saved;
+    return fired;
+}
+
+/* ---- per-fd cache ------------------------------------------------------------------------ */
+
+static unsigned fl_kind_of(mode_t m)
+{
+    if (S_ISREG(m) || S_ISDIR(m) || S_ISBLK(m))
+        return FL_KIND_FILE;
+    if (S_ISFIFO(m))
+        return FL_KIND_PIPE;
+    if (S_ISSOCK(m))
+        return FL_KIND_SOCKET;
+    return FL_KIND_OTHER;
+}
+
+static bool fl_addr_matches(const struct fl_ctl_rule *r, const struct sockaddr *sa)
+{
+    if (!sa)
+        return false;
+    if (r->peer_family) {
+        if (sa->sa_family != r->peer_family)
+            return false;
+        if (sa->sa_family == AF_INET) {
+            const struct sockaddr_in *in = (const void *)sa;
+            if (memcmp(&in->sin_addr, r->peer_addr, 4) != 0)
+                return false;
+            if (r->peer_port && ntohs(in->sin_port) != r->peer_port)
+                return false;
+        } else if (sa->sa_family == AF_INET6) {
+            const struct sockaddr_in6 *in6 = (const void *)sa;
+            if (memcmp(&in6->sin6_addr, r->peer_addr, 16) != 0)
+                return false;
+            if (r->peer_port && ntohs(in6->sin6_port) != r->peer_port)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+static unsigned fl_port_of(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+    if (ss->ss_family == AF_INET6)
+        return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+    return 0;
+}
+
+static uint64_t fl_fd_compute(int fd)
+{
+    const struct fl_ctl *c = fl_ctl_active;
+    uint64_t sel = c->selective, mask = 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return 0;
+    unsigned kind = fl_kind_of(st.st_mode);
+    char path[PATH_MAX];
+    bool have_path = false, have_addrs = false;
+    struct sockaddr_storage peer, local;
+    bool have_peer = false, have_local = false;
+    while (sel) {
+        int i = __builtin_ctzll(sel);
+        sel &= sel - 1;
+        const struct fl_ctl_rule *r = &c->rules[i];
+        if (!(r->kinds & kind))
+            continue;
+        if (r->path[0]) {
+            if (!have_path) {
+                char link[64];
+                int ln = 0;
+                for (int v = fd, d = 1000000000, started = 0; d; d /= 10) {
+                    int digit = (v / d) % 10;
+                    if (digit || started || d == 1) {
+                        link[14 + ln++] = (char)('0' + digit);
+                        started = 1;
+                    }
+                }
+                memcpy(link, "/proc/self/fd/", 14);
+                link[14 + ln] = '\0';
+                ssize_t n = readlink(link, path, sizeof(path) - 1);
+                if (n <= 0)
+                    continue;
+                path[n] = '\0';
+                if (n > 10 && strcmp(path + n - 10, " (deleted)") == 0)
+                    path[n - 10] = '\0';
+                have_path = true;
+            }
+            if (!fl_glob_match_path(r->path, r->path_has_slash, path))
+                continue;
+        }
+        if (r->peer_family || r->port) {
+            if (kind != FL_KIND_SOCKET)
+                continue;
+            if (!have_addrs) {
+                socklen_t l1 = sizeof(peer), l2 = sizeof(local);
+                have_peer = getpeername(fd, (struct sockaddr *)&peer, &l1) == 0;
+                have_local = getsockname(fd, (struct sockaddr *)&local, &l2) == 0;
+                have_addrs = true;
+            }
+            if (r->peer_family && !(have_peer && fl_addr_matches(r, (struct sockaddr *)&peer)))
+                continue;
+            if (r->port && !((have_peer && fl_port_of(&peer) == r->port) ||
+                             (have_local && fl_port_of(&local) == r->port)))
+                continue;
+        }
+        mask |= UINT64_C(1) << i;
+    }
+    return mask;
+}
+
+uint64_t fl_fd_mask(int fd)
+{
+    if (fd < 0)
+        return 0;
+    if (fl_fdtab && fd < FL_FDTAB_SIZE) {
+        uint64_t v = atomic_load_explicit(&fl_fdtab[fd], memory_order_relaxed);
+        if (v & FL_FD_VALID)
+            return v & ~FL_FD_VALID;
+    }
+    int saved = errno;
+    fl_guard++;
+    uint64_t m = fl_fd_compute(fd);
+    fl_guard--;
+    errno = saved;
+    if (fl_fdtab && fd < FL_FDTAB_SIZE)
+        atomic_store_explicit(&fl_fdtab[fd], m | FL_FD_VALID, memory_order_relaxed);
+    return m;
+}
+
+void fl_fd_forget(int fd)
+{
+    if (fl_fdtab && fd >= 0 && fd < FL_FDTAB_SIZE)
+        atomic_store_explicit(&fl_fdtab[fd], 0, memory_order_relaxed);
+}
+
+/* ---- paths, addresses, hosts ------------------------------------------------------------- */
+
+/* An absolute form of path, for matching: relative paths are joined to the cwd or to dirfd's
+ * directory. No symlinks are resolved (the file may not exist yet). */
+static const char *fl_abs(int dirfd, const char *path, char *buf, size_t len)
+{
+    if (!path)
+        return "";
+    if (path[0] == '/')
+        return path;
+    size_t n;
+    if (dirfd == AT_FDCWD) {
+        if (!getcwd(buf, len))
+            return path;
+        n = strlen(buf);
+    } else {
+        char link[32] = "/proc/self/fd/";
+        int k = 14;
+        char digits[12];
+        int d = 0;
+        unsigned v = (unsigned)dirfd;
+        do {
+            digits[d++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v && d < 11);
+        while (d)
+            link[k++] = digits[--d];
+        link[k] = '\0';
+        ssize_t r = readlink(link, buf, len - 1);
+        if (r <= 0)
+            return path;
+        n = (size_t)r;
+        buf[n] = '\0';
+    }
+    while (path[0] == '.' && path[1] == '/')
+        path += 2;
+    size_t pl = strlen(path);
+    if (n + 1 + pl + 1 > len)
+        return path;
+    if (n == 0 || buf[n - 1] != '/')
+        buf[n++] = '/';
+    memcpy(buf + n, path, pl + 1);
+    return buf;
+}
+
+static uint64_t fl_path_mask(uint64_t sel, const char *abs)
+{
+    const struct fl_ctl *c = fl_ctl_active;
+    uint64_t mask = 0;
+    while (sel) {
+        int i = __builtin_ctzll(sel);
+        sel &= sel - 1;
+        const struct fl_ctl_rule *r = &c->rules[i];
+        if (!(r->kinds & FL_KIND_FILE) || r->peer_family || r->port)
+            continue;
+        if (r->path[0] && !fl_glob_match_path(r->path, r->path_has_slash, abs))
+            continue;
+        mask |= UINT64_C(1) << i;
+    }
+    return mask;
+}
+
+uint64_t fl_by_path(uint64_t cand, int dirfd, const char *path)
+{
+    uint64_t sel = cand & fl_ctl_active->selective;
+    if (!sel)
+        return cand;
+    char buf[PATH_MAX];
+    fl_guard++;
+    uint64_t m = fl_path_mask(sel, fl_abs(dirfd, path, buf, sizeof(buf)));
+    fl_guard--;
+    return (cand & ~sel) | m;
+}
+
+uint64_t fl_by_path2(uint64_t cand, int dirfd1, const char *p1, int dirfd2, const char *p2)
+{
+    uint64_t sel = cand & fl_ctl_active->selective;
+    if (!sel)
+        return cand;
+    char buf[PATH_MAX];
+    fl_guard++;
+    uint64_t m = fl_path_mask(sel, fl_abs(dirfd1, p1, buf, sizeof(buf)));
+    m |= fl_path_mask(sel, fl_abs(dirfd2, p2, buf, sizeof(buf)));
+    fl_guard--;
+    return (cand & ~sel) | m;
+}
+
+uint64_t fl_by_addr(uint64_t cand, const struct sockaddr *sa, socklen_t len)
+{
+    const struct fl_ctl *c = fl_ctl_active;
+    uint64_t sel = cand & c->selective, mask = 0;
+    if (!sel)
+        return cand;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (sa && len > 0)
+        memcpy(&ss, sa, len < sizeof(ss) ? len : sizeof(ss));
+    uint64_t s = sel;
+    while (s) {
+        int i = __builtin_ctzll(s);
+        s &= s - 1;
+        const struct fl_ctl_rule *r = &c->rules[i];
+        if (!(r->kinds & FL_KIND_SOCKET) || r->path[0])
+            continue;
+        if (r->peer_family && !fl_addr_matches(r, (struct sockaddr *)&ss))
+            continue;
+        if (r->port && fl_port_of(&ss) != r->port)
+            continue;
+        mask |= UINT64_C(1) << i;
+    }
+    return (cand & ~sel) | mask;
+}
+
+uint64_t fl_by_host(uint64_t cand, const char *host)
+{
+    const struct fl_ctl *c = fl_ctl_active;
+    uint64_t out = 0;
+    while (cand) {
+        int i = __builtin_ctzll(cand);
+        cand &= cand - 1;
+        const struct fl_ctl_rule *r = &c->rules[i];
+        if (r->host[0] && !fl_glob_match(r->host, host ? host : ""))
+            continue;
+        out |= UINT64_C(1) << i;
+    }
+    return out;
+}
+
+/* ---- effects ----------------------------------------------------------------------------- */
+
+int fl_fail(const struct fl_hit *h)
+{
+    errno = h->r->err;
+    return -1;
+}
+
+size_t fl_short_len(const struct fl_ctl_rule *r, size_t n)
+{
+    if (r->short_is_share)
+        return (size_t)((__uint128_t)n * r->short_value / 1000000u);
+    return r->short_value < n ? (size_t)r->short_value : n;
+}
+
+uint64_t fl_flip_pos(const struct fl_hit *h, uint32_t k, uint64_t nbits)
+{
+    uint64_t x = fl_mix3(fl_ctl_active->seed ^ ((uint64_t)h->idx << 56), h->n, k);
+    return (uint64_t)(((__uint128_t)x * nbits) >> 64);
+}
+
+/* Flip corrupt_bits distinct bits (all of them if the buffer has fewer). */
+void fl_flip_bits(const struct fl_hit *h, void *buf, size_t len)
+{
+    struct iovec v = {buf, len};
+    fl_flip_iov(h, &v, 1, len);
+}
+
+void fl_flip_iov(const struct fl_hit *h, const struct iovec *iov, int cnt, size_t got)
+{
+    uint64_t nbits = (uint64_t)got * 8;
+    if (!nbits)
+        return;
+    uint32_t want = h->r->corrupt_bits;
+    uint64_t picked[64];
+    uint32_t npicked = 0;
+    for (uint32_t k = 0, tries = 0; npicked < want && npicked < nbits && tries < want * 4 + 64;
+         tries++, k++) {
+        uint64_t pos = fl_flip_pos(h, k, nbits);
+        bool dup = false;
+        for (uint32_t j = 0; j < npicked && j < 64; j++)
+            dup |= picked[j] == pos;
+        if (dup)
+            continue;
+        if (npicked < 64)
+            picked[npicked] = pos;
+        npicked++;
+        uint64_t byte = pos / 8;
+        for (int i = 0; i < cnt; i++) {
+            if (byte < iov[i].iov_len) {
+                ((unsigned char *)iov[i].iov_base)[byte] ^= (unsigned char)(1u << (pos % 8));
+                break;
+            }
+            byte -= iov[i].iov_len;
+        }
+    }
+}

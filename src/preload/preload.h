@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * preload.h - internals shared by the preload's files (hidden; links only libc).
+ *
+ * Hot path of every wrapper, in order, cheapest first:
+ *   1. no control block mapped                      -> real call   (one load)
+ *   2. no rule names this call, or none is enabled   -> real call   (two more loads)
+ *   3. re-entered from faultline's own code          -> real call   (a TLS read)
+ *   4. subject filter: rules that depend on the fd are kept only if the fd's cached mask
+ *      says they match (the mask is computed once per fd, not per call)
+ *   5. fl_fire: count, after/nth/count/prob, waits; returns the rule whose effect applies
+ * Nothing here takes a lock, so a fork in any thread at any moment is safe, and nothing here
+ * allocates, so the malloc wrappers can use it.
+ */
+#ifndef FL_PRELOAD_H
+#define FL_PRELOAD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "ctlblock.h"
+#include "ops.h"
+
+#define FL_EXPORT __attribute__((visibility("default")))
+#define FL_LIKELY(x) __builtin_expect(!!(x), 1)
+#define FL_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define FL_TLS __thread __attribute__((tls_model("initial-exec")))
+
+extern struct fl_ctl *fl_ctl_active;          /* NULL: inject nothing */
+extern FL_TLS int fl_guard;                   /* >0: inside faultline's own code */
+extern void *fl_real[FL_OP_COUNT];            /* the next definition of each wrapped call */
+
+void *fl_resolve(int op);
+/* The next definition of a symbol that is not in FL_OPS (free, dup2, ...). */
+void *fl_resolve_extra(const char *name, void **slot);
+
+#define FL_REAL(sym)                                                                              \
+    ((__typeof__(&sym))(FL_LIKELY(fl_real[FL_OP_##sym]) ? fl_real[FL_OP_##sym]                    \
+                                                         : fl_resolve(FL_OP_##sym)))
+
+/* Rules that apply to op and are on; 0 on the fast path. */
+static inline uint64_t fl_cand(int op)
+{
+    struct fl_ctl *c = fl_ctl_active;
+    if (FL_LIKELY(!c))
+        return 0;
+    uint64_t m = c->op_rules[op];
+    if (FL_LIKELY(!m))
+        return 0;
+    m &= atomic_load_explicit(&c->enabled, memory_order_relaxed);
+    if (!m || fl_guard)
+        return 0;
+    return m;
+}
+
+struct fl_hit {
+    struct fl_ctl_rule *r;  /* the rule whose effect applies */
+    int idx;                /* its index */
+    uint64_t n;             /* which of its matching calls this is (1-based) */
+};
+
+/* Count the call against each candidate in order; run the waits of those that fire; return
+ * true with the first rule whose terminal effect applies. */
+bool fl_fire(uint64_t cand, struct fl_hit *hit);
+
+/* Subject filters: keep the candidates whose selectors match. */
+uint64_t fl_fd_mask(int fd);
+static inline uint64_t fl_by_fd(uint64_t cand, int fd)
+{
+    uint64_t sel = cand & fl_ctl_active->selective;
+    if (!sel)
+        return cand;
+    return (cand & ~sel) | (sel & fl_fd_mask(fd));
+}
+uint64_t fl_by_path(uint64_t cand, int dirfd, const char *path);
+uint64_t fl_by_path2(uint64_t cand, int dirfd1, const char *p1, int dirfd2, const char *p2);
+uint64_t fl_by_addr(uint64_t cand, const struct sockaddr *sa, socklen_t len);
+uint64_t fl_by_host(uint64_t cand, const char *host);
+static inline uint64_t fl_unselective(uint64_t cand)
+{
+    return cand & ~fl_ctl_active->selective;
+}
+
+/* Forget what is cached about fd (it was closed, reopened or reconnected). */
+void fl_fd_forget(int fd);
+
+/* Effects */
+int fl_fail(const struct fl_hit *h);                     /* errno = rule's; returns -1 */
+size_t fl_short_len(const struct fl_ctl_rule *r, size_t n);
+void fl_flip_bits(const struct fl_hit *h, void *buf, size_t len);
+struct iovec;
+void fl_flip_iov(const struct fl_hit *h, const struct iovec *iov, int cnt, size_t got);
+uint64_t fl_flip_pos(const struct fl_hit *h, uint32_t k, uint64_t nbits);
+
+#endif
