@@ -64,6 +64,14 @@ static void report(const char *call, long rc, int e)
     fflush(stdout);
 }
 
+/* Evaluate the call before reading errno (argument order is unspecified in C). */
+#define CALL(name, expr)                                                                          \
+    do {                                                                                          \
+        long rc_ = (long)(expr);                                                                  \
+        int e_ = errno;                                                                           \
+        report(name, rc_, e_);                                                                    \
+    } while (0)
+
 static void hex(const unsigned char *b, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -74,7 +82,7 @@ static void hex(const unsigned char *b, size_t n)
 static int do_write(const char *path, long bytes, long chunk)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    report("open", fd, errno);
+    CALL("open", fd);
     if (fd < 0)
         return 1;
     char *buf = malloc((size_t)bytes + 1);
@@ -83,7 +91,7 @@ static int do_write(const char *path, long bytes, long chunk)
     while (off < bytes) {
         long n = chunk && chunk < bytes - off ? chunk : bytes - off;
         ssize_t w = write(fd, buf + off, (size_t)n);
-        report("write", (long)w, errno);
+        CALL("write", (long)w);
         if (w <= 0)
             break;
         off += w;
@@ -91,7 +99,7 @@ static int do_write(const char *path, long bytes, long chunk)
             break;
     }
     free(buf);
-    report("close", close(fd), errno);
+    CALL("close", close(fd));
     return 0;
 }
 
@@ -136,7 +144,7 @@ int main(int argc, char **argv)
         long n = atol(argv[3]);
         char *buf = calloc(1, (size_t)n + 1);
         memset(buf, 'p', (size_t)n);
-        report("pwrite", (long)pwrite(fd, buf, (size_t)n, 0), errno);
+        CALL("pwrite", (long)pwrite(fd, buf, (size_t)n, 0));
         close(fd);
         free(buf);
         return 0;
@@ -147,20 +155,20 @@ int main(int argc, char **argv)
         char *buf = calloc(1, (size_t)n + 1);
         memset(buf, 'v', (size_t)n);
         struct iovec iov[2] = {{buf, (size_t)n / 2}, {buf + n / 2, (size_t)(n - n / 2)}};
-        report("writev", (long)writev(fd, iov, 2), errno);
+        CALL("writev", (long)writev(fd, iov, 2));
         close(fd);
         free(buf);
         return 0;
     }
     if (!strcmp(cmd, "read") && argc >= 3) {
         int fd = open(argv[2], O_RDONLY);
-        report("open", fd, errno);
+        CALL("open", fd);
         if (fd < 0)
             return 1;
         size_t n = argc > 3 ? (size_t)atol(argv[3]) : 4096;
         unsigned char *buf = calloc(1, n + 1);
         ssize_t r = read(fd, buf, n);
-        report("read", (long)r, errno);
+        CALL("read", (long)r);
         if (r > 0)
             hex(buf, (size_t)r);
         free(buf);
@@ -170,67 +178,67 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "fsync") && argc >= 4) {
         int fd = open(argv[2], O_WRONLY | O_CREAT, 0644);
         for (long i = 0; i < atol(argv[3]); i++)
-            report("fsync", fsync(fd), errno);
-        report("fdatasync", fdatasync(fd), errno);
+            CALL("fsync", fsync(fd));
+        CALL("fdatasync", fdatasync(fd));
         close(fd);
         return 0;
     }
     if (!strcmp(cmd, "stdio") && argc >= 4) {
         FILE *f = fopen(argv[2], "w");
-        report("fopen", f ? 0 : -1, errno);
+        CALL("fopen", f ? 0 : -1);
         if (!f)
             return 1;
         errno = 0;
-        report("fputs", fputs(argv[3], f), errno);
-        report("fprintf", fprintf(f, "[%s]", argv[3]), errno);
-        report("fwrite", (long)fwrite(argv[3], 1, strlen(argv[3]), f), errno);
+        CALL("fputs", fputs(argv[3], f));
+        CALL("fprintf", fprintf(f, "[%s]", argv[3]));
+        CALL("fwrite", (long)fwrite(argv[3], 1, strlen(argv[3]), f));
         report("ferror", ferror(f), 0);
-        report("fflush", fflush(f), errno);
-        report("fclose", fclose(f), errno);
+        CALL("fflush", fflush(f));
+        CALL("fclose", fclose(f));
         return 0;
     }
     if (!strcmp(cmd, "stdio-close") && argc >= 4) {
         FILE *f = fopen(argv[2], "w");
-        report("fopen", f ? 0 : -1, errno);
+        CALL("fopen", f ? 0 : -1);
         if (!f)
             return 1;
-        report("fprintf", fprintf(f, "%s\n", argv[3]), errno);
-        report("fclose", fclose(f), errno);
+        CALL("fprintf", fprintf(f, "%s\n", argv[3]));
+        CALL("fclose", fclose(f));
         return 0;
     }
     if (!strcmp(cmd, "fread") && argc >= 3) {
         FILE *f = fopen(argv[2], "r");
-        report("fopen", f ? 0 : -1, errno);
+        CALL("fopen", f ? 0 : -1);
         if (!f)
             return 1;
         unsigned char buf[64] = {0};
         size_t n = fread(buf, 1, 8, f);
-        report("fread", (long)n, errno);
+        CALL("fread", (long)n);
         hex(buf, n);
         char line[64];
         char *s = fgets(line, sizeof(line), f);
-        report("fgets", s ? (long)strlen(s) : -1, errno);
+        CALL("fgets", s ? (long)strlen(s) : -1);
         report("ferror", ferror(f), 0);
         fclose(f);
         return 0;
     }
     if (!strcmp(cmd, "open") && argc >= 3) {
         int fd = open(argv[2], O_RDONLY);
-        report("open", fd >= 0 ? 0 : -1, errno);
+        CALL("open", fd >= 0 ? 0 : -1);
         return 0;
     }
     if (!strcmp(cmd, "meta") && argc >= 3) {
         char a[4096], b[4096];
         snprintf(a, sizeof(a), "%s/sub", argv[2]);
-        report("mkdir", mkdir(a, 0755), errno);
+        CALL("mkdir", mkdir(a, 0755));
         snprintf(a, sizeof(a), "%s/a.txt", argv[2]);
         snprintf(b, sizeof(b), "%s/b.txt", argv[2]);
         int fd = open(a, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        report("ftruncate", ftruncate(fd, 100), errno);
-        report("fallocate", posix_fallocate(fd, 0, 200) == 0 ? 0 : -1, errno);
+        CALL("ftruncate", ftruncate(fd, 100));
+        CALL("fallocate", posix_fallocate(fd, 0, 200) == 0 ? 0 : -1);
         close(fd);
-        report("rename", rename(a, b), errno);
-        report("unlink", unlink(b), errno);
+        CALL("rename", rename(a, b));
+        CALL("unlink", unlink(b));
         return 0;
     }
     if (!strcmp(cmd, "rand") && argc >= 3) {
@@ -335,7 +343,7 @@ int main(int argc, char **argv)
         int s = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[3]))};
         inet_pton(AF_INET, argv[2], &sa.sin_addr);
-        report("connect", connect(s, (struct sockaddr *)&sa, sizeof(sa)), errno);
+        CALL("connect", connect(s, (struct sockaddr *)&sa, sizeof(sa)));
         close(s);
         return 0;
     }
