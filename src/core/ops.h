@@ -124,9 +124,9 @@ enum fl_class {
     X(__vprintf_chk, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                         \
     X(dprintf, IO_WRITE, NONE, WRITE, 0)                                                          \
     X(vdprintf, IO_WRITE, NONE, WRITE, 0)                                                         \
-    X(fflush, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                                \
-    X(fflush_unlocked, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                       \
-    X(fclose, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                                \
+    X(fflush, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                                \
+    X(fflush_unlocked, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                       \
+    X(fclose, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                                \
     X(fsync, IO_SYNC, NONE, SYNC, 0)                                                              \
     X(fdatasync, IO_SYNC, NONE, SYNC, 0)                                                          \
     X(sync_file_range, IO_SYNC, NONE, SYNC, 0)                                                    \

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "preload.h"
 
@@ -358,27 +359,40 @@ static bool fl_flush_hit(int op, FILE *fp, struct fl_hit *h)
     return fl_fire(fl_by_fd(cand, fl_fileno(fp)), h);
 }
 
+/* What a failing flush does: a torn or short one writes part of the buffer first; then the
+ * buffered data is gone, as after a real failed write(2). Returns fflush's result. */
+static int fl_flush_fault(FILE *fp, const struct fl_hit *h)
+{
+    unsigned e = h->r->effects;
+    if (e & (FL_EFF_TORN | FL_EFF_SHORT)) {
+        size_t pending = (size_t)(fp->_IO_write_ptr - fp->_IO_write_base);
+        size_t n = e & FL_EFF_TORN ? (h->r->torn_bytes < pending ? (size_t)h->r->torn_bytes : pending)
+                                   : fl_short_len(h->r, pending);
+        fl_guard++;
+        ssize_t w = n ? FL_REAL(write)(fl_fileno(fp), fp->_IO_write_base, n) : 0;
+        fl_guard--;
+        (void)w;
+    }
+    __fpurge(fp);
+    if (e & FL_EFF_DROP)
+        return 0;
+    fl_stream_error(fp, h->r->err);
+    return EOF;
+}
+
 FL_EXPORT int fflush(FILE *fp)
 {
     struct fl_hit h;
     if (FL_LIKELY(!fl_flush_hit(FL_OP_fflush, fp, &h)))
         return FL_REAL(fflush)(fp);
-    __fpurge(fp);
-    if (h.r->effects & FL_EFF_DROP)
-        return 0;
-    fl_stream_error(fp, h.r->err);
-    return EOF;
+    return fl_flush_fault(fp, &h);
 }
 FL_EXPORT int fflush_unlocked(FILE *fp)
 {
     struct fl_hit h;
     if (FL_LIKELY(!fl_flush_hit(FL_OP_fflush_unlocked, fp, &h)))
         return FL_REAL(fflush_unlocked)(fp);
-    __fpurge(fp);
-    if (h.r->effects & FL_EFF_DROP)
-        return 0;
-    fl_stream_error(fp, h.r->err);
-    return EOF;
+    return fl_flush_fault(fp, &h);
 }
 FL_EXPORT int fclose(FILE *fp)
 {
@@ -387,9 +401,9 @@ FL_EXPORT int fclose(FILE *fp)
     fl_fd_forget(fl_fileno(fp));
     if (!fire)
         return FL_REAL(fclose)(fp);
-    __fpurge(fp);
+    int frc = fl_flush_fault(fp, &h);
     int rc = FL_REAL(fclose)(fp); /* the stream is gone either way, as with a real failure */
-    if (h.r->effects & FL_EFF_DROP)
+    if (frc == 0)
         return rc;
     errno = h.r->err;
     return EOF;
