@@ -124,6 +124,8 @@ enum fl_class {
     X(__vprintf_chk, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                         \
     X(dprintf, IO_WRITE, NONE, WRITE, 0)                                                          \
     X(vdprintf, IO_WRITE, NONE, WRITE, 0)                                                         \
+    X(__dprintf_chk, IO_WRITE, NONE, WRITE, 0)                                                    \
+    X(__vdprintf_chk, IO_WRITE, NONE, WRITE, 0)                                                   \
     X(fflush, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                                \
     X(fflush_unlocked, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                       \
     X(fclose, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                                \

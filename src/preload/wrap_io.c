@@ -400,31 +400,58 @@ FL_EXPORT ssize_t splice(int in, off64_t *off_in, int out, off64_t *off_out, siz
     FL_READ_BODY(splice, out, NULL, n, FL_REAL(splice)(in, off_in, out, off_out, len_, flags))
 }
 
-FL_EXPORT int vdprintf(int fd, const char *fmt, va_list ap)
+/* dprintf family: fail with -1, or drop and report the length that would have been written. */
+static int fl_dprintf_fault(int op, int fd, const char *fmt, va_list ap, bool *handled)
 {
-    uint64_t cand = fl_cand(FL_OP_vdprintf);
+    uint64_t cand = fl_cand(op);
     struct fl_hit h;
+    *handled = false;
     if (FL_LIKELY(!cand) || !fl_fire(fl_by_fd(cand, fd), &h))
-        return FL_REAL(vdprintf)(fd, fmt, ap);
+        return 0;
+    *handled = true;
     if (h.r->effects & FL_EFF_DROP)
         return vsnprintf(NULL, 0, fmt, ap);
     return fl_fail(&h);
 }
+
+#define FL_DPRINTF_V(op, fd, fmt, ap, realcall)                                                   \
+    bool handled;                                                                                 \
+    va_list aq;                                                                                   \
+    va_copy(aq, ap);                                                                              \
+    int rc = fl_dprintf_fault(FL_OP_##op, fd, fmt, aq, &handled);                                 \
+    va_end(aq);                                                                                   \
+    return handled ? rc : realcall;
+
+#define FL_DPRINTF_VARIADIC(op, fd, fmt, realv_call)                                              \
+    va_list ap, aq;                                                                               \
+    va_start(ap, fmt);                                                                            \
+    va_copy(aq, ap);                                                                              \
+    bool handled;                                                                                 \
+    int rc = fl_dprintf_fault(FL_OP_##op, fd, fmt, aq, &handled);                                 \
+    va_end(aq);                                                                                   \
+    if (!handled)                                                                                 \
+        rc = realv_call;                                                                          \
+    va_end(ap);                                                                                   \
+    return rc;
+
+int __dprintf_chk(int fd, int flag, const char *fmt, ...);
+int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap);
+
+FL_EXPORT int vdprintf(int fd, const char *fmt, va_list ap)
+{
+    FL_DPRINTF_V(vdprintf, fd, fmt, ap, FL_REAL(vdprintf)(fd, fmt, ap))
+}
+FL_EXPORT int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
+{
+    FL_DPRINTF_V(__vdprintf_chk, fd, fmt, ap, FL_REAL(__vdprintf_chk)(fd, flag, fmt, ap))
+}
 FL_EXPORT int dprintf(int fd, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    uint64_t cand = fl_cand(FL_OP_dprintf);
-    struct fl_hit h;
-    int rc;
-    if (FL_LIKELY(!cand) || !fl_fire(fl_by_fd(cand, fd), &h))
-        rc = FL_REAL(vdprintf)(fd, fmt, ap);
-    else if (h.r->effects & FL_EFF_DROP)
-        rc = vsnprintf(NULL, 0, fmt, ap);
-    else
-        rc = fl_fail(&h);
-    va_end(ap);
-    return rc;
+    FL_DPRINTF_VARIADIC(dprintf, fd, fmt, FL_REAL(vdprintf)(fd, fmt, ap))
+}
+FL_EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...)
+{
+    FL_DPRINTF_VARIADIC(__dprintf_chk, fd, fmt, FL_REAL(__vdprintf_chk)(fd, flag, fmt, ap))
 }
 
 /* ---- sync ---------------------------------------------------------------------------------- */
