@@ -176,7 +176,8 @@ int fl_journal_list(struct fl_journal *j, json_t **entries, struct fl_err *err)
         names[n++] = strdup(de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), cmp_names);
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_names);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
         char path[4400];
