@@ -105,10 +105,8 @@ int main(int argc, char **argv)
             return fl_usage_error("unknown option '%s' before the command (try 'faultline "
                                   "help')", a);
     }
-    if (i >= argc) {
-        print_usage(stderr);
-        return FL_EXIT_USAGE;
-    }
+    if (i >= argc)
+        return fl_usage_error("no command given (try 'faultline help')");
     for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
         if (strcmp(commands[c].name, argv[i]) == 0)
             return commands[c].run(argc - i, argv + i);

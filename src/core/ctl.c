@@ -23,8 +23,8 @@ static bool rule_is_selective(const struct fl_ctl_rule *r)
     return r->path[0] || r->kinds != FL_KIND_ALL || r->peer_family || r->port;
 }
 
-int fl_ctl_create(const char *path, const struct fl_rule_set *set, uint64_t seed, unsigned flags,
-                  struct fl_ctl_handle **out, struct fl_err *err)
+int fl_ctl_create(const char *path, const struct fl_rule_set *set, uint64_t seed, uint64_t token,
+                  unsigned flags, struct fl_ctl_handle **out, struct fl_err *err)
 {
     if (strlen(path) >= sizeof((*out)->path))
         return fl_err_set(err, ENAMETOOLONG, "%s: path too long", path);
@@ -37,6 +37,7 @@ int fl_ctl_create(const char *path, const struct fl_rule_set *set, uint64_t seed
         return fl_err_set(err, e, "%s: cannot create control block: %s", path, strerror(e));
     }
     int rc = 0;
+    /* from here on the file is ours: every failure path removes it */
     if (ftruncate(fd, sizeof(struct fl_ctl)) < 0) {
         rc = fl_err_set(err, errno, "%s: cannot size control block: %s", path, strerror(errno));
         goto fail;
@@ -51,6 +52,7 @@ int fl_ctl_create(const char *path, const struct fl_rule_set *set, uint64_t seed
     c->version = FL_CTL_VERSION;
     c->size = sizeof(*c);
     c->seed = seed;
+    c->token = token;
     c->nrules = set->n;
     c->flags = flags;
     for (unsigned i = 0; i < set->n; i++) {
@@ -82,8 +84,7 @@ int fl_ctl_create(const char *path, const struct fl_rule_set *set, uint64_t seed
     *out = h;
     return 0;
 fail:
-    if (fd >= 0)
-        close(fd);
+    close(fd);
     unlink(path);
     return rc;
 }
@@ -135,6 +136,11 @@ int fl_ctl_find(const struct fl_ctl_handle *h, const char *id)
     for (unsigned i = 0; i < h->ctl->nrules; i++)
         if (strcmp(h->ctl->rules[i].id, id) == 0)
             return (int)i;
+    /* a rule's number works even when it has an id= (ids are never all digits) */
+    char *end;
+    long n = strtol(id, &end, 10);
+    if (*id && !*end && n >= 1 && n <= (long)h->ctl->nrules)
+        return (int)(n - 1);
     return -ENOENT;
 }
 

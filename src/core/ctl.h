@@ -31,8 +31,8 @@ struct fl_rule_stats {
 
 /* Create the block at path (which must not exist: O_EXCL, so a user file is never clobbered),
  * with the rules all enabled. */
-int fl_ctl_create(const char *path, const struct fl_rule_set *set, uint64_t seed, unsigned flags,
-                  struct fl_ctl_handle **out, struct fl_err *err);
+int fl_ctl_create(const char *path, const struct fl_rule_set *set, uint64_t seed, uint64_t token,
+                  unsigned flags, struct fl_ctl_handle **out, struct fl_err *err);
 /* Open an existing block; checks magic, version and size. */
 int fl_ctl_open(const char *path, struct fl_ctl_handle **out, struct fl_err *err);
 /* Unmap and free; does not remove the file. NULL is fine. */

@@ -84,6 +84,7 @@ struct fl_ctl {
     uint32_t version;               /* FL_CTL_VERSION */
     uint32_t size;                  /* sizeof(struct fl_ctl) */
     uint64_t seed;                  /* the run's seed: every random draw derives from it */
+    uint64_t token;                 /* which run created the block: revert only touches its own */
     uint32_t nrules;
     uint32_t flags;                 /* FL_CTL_* */
     _Atomic uint64_t enabled;       /* bit i: rule i is on */

@@ -58,9 +58,9 @@ int fl_fault_apply(struct fl_journal *j, const char *kind, json_t *params, int64
     }
     rc = ops->apply(params, json_object_get(entry, "undo"), err);
     if (rc < 0) {
-        struct fl_err rerr;
-        if (ops->revert(params, json_object_get(entry, "undo"), &rerr) == 0)
-            fl_journal_remove(j, out->id, NULL);
+        /* Not revert: an apply that failed (say, because its target already existed) must
+         * not undo what it never did; it cleans up its own partial work. */
+        fl_journal_remove(j, out->id, NULL);
         json_decref(entry);
         return rc;
     }

@@ -8,7 +8,7 @@
  *
  *   prepare(params) -> undo        save what will change (a backup, the old mode); no harm yet
  *   journal entry written, fsync'd {kind, params, undo, owner, expiry}
- *   apply(params, undo)            the harm
+ *   apply(params, undo)            the harm; if it fails, it leaves nothing behind itself
  *   ... the fault is active ...
  *   revert(params, undo)           idempotent; must also cope with an apply that never ran
  *                                  or stopped half-way
@@ -63,8 +63,8 @@ struct fl_applied {
     json_t *entry;                    /* the journal entry (owns params and undo) */
 };
 
-/* prepare -> journal -> apply. On failure after the journal write, reverts and removes the
- * entry before returning the error. expires_ns: CLOCK_REALTIME ns, 0 for none. */
+/* prepare -> journal -> apply. If apply fails it has undone its own work (that is its
+ * contract), so only the journal entry is removed. expires_ns: CLOCK_REALTIME ns, 0 for none. */
 int fl_fault_apply(struct fl_journal *j, const char *kind, json_t *params, int64_t expires_ns,
                    struct fl_applied *out, struct fl_err *err);
 /* revert -> remove entry; frees out->entry. */

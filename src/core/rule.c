@@ -499,6 +499,7 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
     struct narrowing narrow[24];
     int nnarrow = 0;
     bool have_kind = false, have_nth = false, have_after = false, have_count = false;
+    int nth_col = 0, after_col = 0;
     int effect_col[16] = {0};
     uint64_t nth = 0;
 
@@ -578,10 +579,12 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
                 goto out;
             }
             have_nth = true;
+            nth_col = t->col;
         } else if (!strcmp(key, "after")) {
             if ((rc = fl_parse_u64(val, &r->after, err)) < 0)
                 goto out;
             have_after = true;
+            after_col = t->col;
         } else if (!strcmp(key, "count")) {
             if (fl_parse_u64(val, &r->count, &verr) < 0 || r->count == 0) {
                 rc = fl_err_set(err, EINVAL, "count: '%s' is not a number of faults (expected 1 "
@@ -694,7 +697,8 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
                                      "they report)");
         goto out;
     }
-    if (have_nth && (have_after)) {
+    if (have_nth && have_after) {
+        *col = nth_col > after_col ? nth_col : after_col;
         rc = fl_err_set(err, EINVAL, "'nth' and 'after' together: nth=N means after=N-1 count=1");
         goto out;
     }
@@ -760,6 +764,13 @@ out:
     return rc;
 }
 
+/* Column of the "id=" part of a rule (1 if none: a default id cannot clash). */
+static int id_column(const char *text)
+{
+    const char *p = strstr(text, ":id=");
+    return p ? (int)(p - text) + 2 : 1;
+}
+
 int fl_rule_set_add(struct fl_rule_set *set, const char *text, const char *origin, unsigned line,
                     struct fl_err *err)
 {
@@ -769,7 +780,8 @@ int fl_rule_set_add(struct fl_rule_set *set, const char *text, const char *origi
     else
         snprintf(place, sizeof(place), "%s", origin);
     if (set->n >= FL_RULES_MAX)
-        return fl_err_set(err, E2BIG, "%s: too many rules (at most %d)", place, FL_RULES_MAX);
+        return fl_err_set(err, E2BIG, "%s%s1: too many rules (at most %d)", place,
+                          line ? ":" : ", col ", FL_RULES_MAX);
     struct fl_ctl_rule *r = &set->rules[set->n];
     int col;
     struct fl_err perr;
@@ -780,8 +792,8 @@ int fl_rule_set_add(struct fl_rule_set *set, const char *text, const char *origi
         snprintf(r->id, sizeof(r->id), "%u", set->n + 1);
     for (unsigned i = 0; i < set->n; i++)
         if (strcmp(set->rules[i].id, r->id) == 0)
-            return fl_err_set(err, EINVAL, "%s: id '%s' is already used by rule %u", place, r->id,
-                              i + 1);
+            return fl_err_set(err, EINVAL, "%s%s%d: id '%s' is already used by rule %u", place,
+                              line ? ":" : ", col ", id_column(text), r->id, i + 1);
     set->n++;
     return 0;
 }
@@ -830,8 +842,8 @@ int fl_rule_set_load_file(struct fl_rule_set *set, const char *path, struct fl_e
             snprintf(r->id, sizeof(r->id), "%u", set->n + 1);
         for (unsigned i = 0; i < set->n; i++)
             if (strcmp(set->rules[i].id, r->id) == 0) {
-                rc = fl_err_set(err, EINVAL, "%s:%u:1: id '%s' is already used by rule %u", path,
-                                lineno, r->id, i + 1);
+                rc = fl_err_set(err, EINVAL, "%s:%u:%d: id '%s' is already used by rule %u",
+                                path, lineno, id_column(line + lead) + (int)lead, r->id, i + 1);
                 goto done;
             }
         set->n++;

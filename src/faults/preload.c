@@ -5,16 +5,28 @@
  * Applying creates the block the target's preload reads; reverting switches every rule off
  * (so a target that outlived its faultline stops being faulted at its next call) and removes
  * the file. Params: {"path": "...", "rules": ["text", ...], "seed": N, "no_follow": bool}.
+ * prepare draws a token that apply writes into the block; revert touches a file only if it is
+ * a block with that token (or an empty, half-created one), so it can never remove a user's
+ * file or another run's block that happens to sit at the same path.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "prng.h"
 
 #include "ctl.h"
 #include "fault.h"
 #include "rule.h"
+
+static int preload_prepare(const json_t *params, json_t **undo, struct fl_err *err)
+{
+    *undo = json_pack("{s:I}", "token", (json_int_t)(fl_seed_from_entropy() | 1));
+    return *undo ? 0 : fl_err_set(err, ENOMEM, "out of memory");
+}
 
 static int preload_apply(const json_t *params, const json_t *undo, struct fl_err *err)
 {
@@ -38,7 +50,8 @@ static int preload_apply(const json_t *params, const json_t *undo, struct fl_err
     unsigned flags = json_is_true(json_object_get(params, "no_follow")) ? FL_CTL_NO_FOLLOW : 0;
     struct fl_ctl_handle *h;
     rc = fl_ctl_create(path, set, (uint64_t)json_integer_value(json_object_get(params, "seed")),
-                       flags, &h, err);
+                       (uint64_t)json_integer_value(json_object_get(undo, "token")), flags, &h,
+                       err);
     if (rc == 0)
         fl_ctl_close(h);
 out:
@@ -51,10 +64,20 @@ static int preload_revert(const json_t *params, const json_t *undo, struct fl_er
     const char *path = json_string_value(json_object_get(params, "path"));
     if (!path)
         return 0;
+    uint64_t token = (uint64_t)json_integer_value(json_object_get(undo, "token"));
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : fl_err_set(err, errno, "%s: %s", path, strerror(errno));
     struct fl_ctl_handle *h;
     if (fl_ctl_open(path, &h, NULL) == 0) {
-        fl_ctl_set_enabled(h, -1, false);
+        bool ours = h->ctl->token == token;
+        if (ours)
+            fl_ctl_set_enabled(h, -1, false);
         fl_ctl_close(h);
+        if (!ours)
+            return 0; /* another run's block: not ours to touch */
+    } else if (!(S_ISREG(st.st_mode) && st.st_size == 0)) {
+        return 0; /* not a block and not a half-created one: a user's file */
     }
     if (unlink(path) < 0 && errno != ENOENT)
         return fl_err_set(err, errno, "%s: cannot remove control block: %s", path,
@@ -73,6 +96,7 @@ const struct fl_fault_ops fl_fault_preload = {
     .version = FL_FAULT_OPS_VERSION,
     .name = "preload",
     .summary = "libc call faults in a running program (faultline inject)",
+    .prepare = preload_prepare,
     .apply = preload_apply,
     .revert = preload_revert,
     .describe = preload_describe,
