@@ -46,6 +46,12 @@ static const char rules_head[] =
     "  eai=E         getaddrinfo fails with E: EAI_AGAIN, EAI_NONAME, EAI_FAIL, ...\n"
     "  offset=+DUR   shift the wall clock (time, gettimeofday, CLOCK_REALTIME)\n"
     "\n"
+    "A call name covers its variants: open covers open64, __open_2 and __open64_2; fread\n"
+    "covers fread_unlocked and __fread_chk. copy_file_range, sendfile and splice are io.write\n"
+    "calls on their destination fd and io.read calls on their source fd (shown as NAME<in).\n"
+    "fflush and fclose count, and fail, only when the stream holds unwritten data: that is\n"
+    "when they write. A failed flush loses the data; a torn one writes its first bytes.\n"
+    "\n"
     "When several rules match a call, they are tried in order; the first whose effect is a\n"
     "failure wins. A delay-only or hang-only rule lets the call go on to later rules.\n"
     "Effects narrow WHERE to the calls they make sense for (short applies to reads and\n"
@@ -80,7 +86,11 @@ static void print_rules_help(void)
         for (int i = 0; i < FL_OP_COUNT; i++) {
             if ((int)fl_op_table[i].fam != f && (int)fl_op_table[i].fam2 != f)
                 continue;
-            const char *name = fl_op_table[i].name;
+            char name[64];
+            snprintf(name, sizeof(name), "%s", fl_op_table[i].name);
+            size_t nl = strlen(name);
+            if (nl > 4 && strcmp(name + nl - 4, "__in") == 0)
+                memcpy(name + nl - 4, "<in", 4);
             int w = (int)strlen(name) + 1;
             if (col + w > 92) {
                 n += snprintf(line + n, sizeof(line) - (size_t)n, "\n%14s", "");

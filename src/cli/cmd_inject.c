@@ -557,8 +557,6 @@ int cmd_inject(int argc, char **argv)
         fl_errorf("cannot run '%s': %s", cfg.argv[0], strerror(res.exec_errno));
         rc = res.exec_errno == ENOENT ? 127 : 126;
     } else {
-        if (cfg.stats)
-            print_stats(&cfg, h, &res);
         char dur[32];
         if (res.timed_out) {
             fl_errorf("%s was still running after %s (--timeout) and was stopped", cfg.argv[0],
@@ -573,6 +571,9 @@ int cmd_inject(int argc, char **argv)
         } else {
             rc = WEXITSTATUS(res.status);
         }
+        /* last, so that the JSON is the last line on stderr */
+        if (cfg.stats)
+            print_stats(&cfg, h, &res);
     }
     fl_ctl_close(h);
     if (fl_fault_revert(&journal, &applied, &err) < 0)

@@ -12,7 +12,13 @@
  *           it can take (see fl_class_effects in rule.c)
  *   flags   FL_OPF_SHORT: can return a short count (short=, torn=);
  *           FL_OPF_STDIO: a stdio call, failed by setting the stream's error flag;
- *           FL_OPF_NOSUBJECT: no fd or path to match (msync), so path/kind rules skip it.
+ *           FL_OPF_NOSUBJECT: no fd or path to match (msync), so path/kind rules skip it;
+ *           FL_OPF_NOBUF: the data never reaches user space (copy_file_range), so no corrupt=.
+ * Rows named X__in are the read side of a call that copies between two fds: the same call,
+ * matched on its source fd (io.read) while the plain row matches its destination (io.write).
+ * A name in a rule covers its variants: open covers open64, __open_2 and __open64_2; fread
+ * covers fread_unlocked and __fread_chk; copy_file_range covers copy_file_range__in (see
+ * fl_op_base_name in rule.c).
  */
 #ifndef FL_OPS_H
 #define FL_OPS_H
@@ -52,6 +58,7 @@ enum fl_class {
 #define FL_OPF_SHORT 0x1u
 #define FL_OPF_STDIO 0x2u
 #define FL_OPF_NOSUBJECT 0x4u
+#define FL_OPF_NOBUF 0x8u
 
 /* X(sym, fam, fam2, cls, flags) */
 #define FL_OPS(X)                                                                                 \
@@ -105,6 +112,10 @@ enum fl_class {
     X(sendfile, IO_WRITE, NONE, WRITE, FL_OPF_SHORT)                                              \
     X(sendfile64, IO_WRITE, NONE, WRITE, FL_OPF_SHORT)                                            \
     X(splice, IO_WRITE, NONE, WRITE, FL_OPF_SHORT)                                                \
+    X(copy_file_range__in, IO_READ, NONE, READ, FL_OPF_SHORT | FL_OPF_NOBUF)                      \
+    X(sendfile__in, IO_READ, NONE, READ, FL_OPF_SHORT | FL_OPF_NOBUF)                             \
+    X(sendfile64__in, IO_READ, NONE, READ, FL_OPF_SHORT | FL_OPF_NOBUF)                           \
+    X(splice__in, IO_READ, NONE, READ, FL_OPF_SHORT | FL_OPF_NOBUF)                               \
     X(fwrite, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                 \
     X(fwrite_unlocked, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                        \
     X(fputs, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                                 \

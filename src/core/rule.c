@@ -228,7 +228,10 @@ static bool pred_drop(const struct fl_op_info *o)
 {
     return o->cls == FL_CLS_WRITE || o->cls == FL_CLS_SYNC;
 }
-static bool pred_corrupt(const struct fl_op_info *o) { return o->cls == FL_CLS_READ; }
+static bool pred_corrupt(const struct fl_op_info *o)
+{
+    return o->cls == FL_CLS_READ && !(o->flags & FL_OPF_NOBUF);
+}
 static bool pred_eai(const struct fl_op_info *o) { return o->cls == FL_CLS_DNS; }
 static bool pred_offset(const struct fl_op_info *o) { return o->cls == FL_CLS_TIME; }
 
@@ -314,6 +317,31 @@ static unsigned family_kinds(enum fl_family f)
     }
 }
 
+/* The call a symbol is a variant of: strip "__", "_chk", "_2", "_unlocked", "__in", and the
+ * large-file "64" (open64, pread64, preadv64v2 -> open, pread, preadv2). */
+static void fl_op_base_name(const char *name, char *out, size_t len)
+{
+    while (*name == '_')
+        name++;
+    snprintf(out, len, "%s", name);
+    static const char *const suffixes[] = {"__in", "_chk", "_2", "_unlocked"};
+    for (bool again = true; again;) {
+        again = false;
+        for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+            size_t n = strlen(out), s = strlen(suffixes[i]);
+            if (n > s && strcmp(out + n - s, suffixes[i]) == 0) {
+                out[n - s] = '\0';
+                again = true;
+            }
+        }
+    }
+    size_t n = strlen(out);
+    if (n > 4 && strcmp(out + n - 4, "64v2") == 0)
+        memmove(out + n - 4, "v2", 3);
+    else if (n > 2 && strcmp(out + n - 2, "64") == 0)
+        out[n - 2] = '\0';
+}
+
 static void add_family(struct opset *ops, enum fl_family f)
 {
     for (int i = 0; i < FL_OP_COUNT; i++)
@@ -359,7 +387,13 @@ static int parse_where(const struct token *t, struct opset *ops, unsigned *kinds
             }
         for (int i = 0; !found && i < FL_OP_COUNT; i++)
             if (strcmp(fl_op_table[i].name, name) == 0) {
-                opset_add(ops, i);
+                char base[64], other[64];
+                fl_op_base_name(name, base, sizeof(base));
+                for (int j = 0; j < FL_OP_COUNT; j++) {
+                    fl_op_base_name(fl_op_table[j].name, other, sizeof(other));
+                    if (strcmp(base, other) == 0)
+                        opset_add(ops, j);
+                }
                 *kinds |= FL_KIND_ALL;
                 found = true;
             }

@@ -517,8 +517,11 @@ int fl_fail(const struct fl_hit *h)
 
 size_t fl_short_len(const struct fl_ctl_rule *r, size_t n)
 {
-    if (r->short_is_share)
-        return (size_t)((__uint128_t)n * r->short_value / 1000000u);
+    if (r->short_is_share) {
+        /* a share of a non-empty request is at least one byte: 0 would read as EOF */
+        size_t len = (size_t)((__uint128_t)n * r->short_value / 1000000u);
+        return len == 0 && n > 0 && r->short_value > 0 ? 1 : len;
+    }
     return r->short_value < n ? (size_t)r->short_value : n;
 }
 

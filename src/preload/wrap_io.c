@@ -380,23 +380,43 @@ FL_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 {
     FL_READ_BODY(sendto, fd, NULL, n, FL_REAL(sendto)(fd, buf, len_, flags, addr, alen))
 }
+/* Calls that copy between two fds: the read side (rules on io.read, matched on the source fd)
+ * is tried first, then the write side (io.write, the destination fd). */
+#define FL_COPY_IN_SIDE(op_in, fd_in, n, call_with_len)                                           \
+    {                                                                                             \
+        uint64_t cin = fl_cand(FL_OP_##op_in);                                                    \
+        struct fl_hit hin;                                                                        \
+        if (FL_UNLIKELY(cin) && fl_fire(fl_by_fd(cin, fd_in), &hin)) {                            \
+            struct fl_plan pin = fl_plan_for(&hin, n);                                            \
+            if (pin.act != FL_ACT_CALL)                                                           \
+                return fl_fail(&hin);                                                             \
+            size_t len_ = pin.len;                                                                \
+            return call_with_len;                                                                 \
+        }                                                                                         \
+    }
+
 FL_EXPORT ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out, size_t n,
                                   unsigned flags)
 {
+    FL_COPY_IN_SIDE(copy_file_range__in, in, n,
+                    FL_REAL(copy_file_range)(in, off_in, out, off_out, len_, flags))
     FL_READ_BODY(copy_file_range, out, NULL, n,
                  FL_REAL(copy_file_range)(in, off_in, out, off_out, len_, flags))
 }
 FL_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
+    FL_COPY_IN_SIDE(sendfile__in, in, n, FL_REAL(sendfile)(out, in, off, len_))
     FL_READ_BODY(sendfile, out, NULL, n, FL_REAL(sendfile)(out, in, off, len_))
 }
 FL_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
 {
+    FL_COPY_IN_SIDE(sendfile64__in, in, n, FL_REAL(sendfile64)(out, in, off, len_))
     FL_READ_BODY(sendfile64, out, NULL, n, FL_REAL(sendfile64)(out, in, off, len_))
 }
 FL_EXPORT ssize_t splice(int in, off64_t *off_in, int out, off64_t *off_out, size_t n,
                          unsigned flags)
 {
+    FL_COPY_IN_SIDE(splice__in, in, n, FL_REAL(splice)(in, off_in, out, off_out, len_, flags))
     FL_READ_BODY(splice, out, NULL, n, FL_REAL(splice)(in, off_in, out, off_out, len_, flags))
 }
 
