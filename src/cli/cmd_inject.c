@@ -420,7 +420,7 @@ static int parse_inject(int argc, char **argv, struct inject_config *cfg)
             if (fl_rule_set_load_file(cfg->rules, optarg, &err) < 0)
                 return fl_usage_error("%s", err.msg);
             for (unsigned i = before; i < cfg->rules->n; i++)
-                json_array_append_new(cfg->rule_texts, json_string(cfg->rules->rules[i].text));
+                json_array_append_new(cfg->rule_texts, json_string(cfg->rules->source[i]));
             break;
         }
         case OPT_SEED:

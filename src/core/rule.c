@@ -824,6 +824,10 @@ int fl_rule_set_add(struct fl_rule_set *set, const char *text, const char *origi
                     : fl_err_set(err, EINVAL, "%s, col %d: %s", place, col, perr.msg);
     if (!r->id[0])
         snprintf(r->id, sizeof(r->id), "%u", set->n + 1);
+    if (strlen(text) >= FL_RULE_SOURCE_MAX)
+        return fl_err_set(err, EINVAL, "%s: rule longer than %d characters", place,
+                          FL_RULE_SOURCE_MAX - 1);
+    snprintf(set->source[set->n], FL_RULE_SOURCE_MAX, "%s", text);
     for (unsigned i = 0; i < set->n; i++)
         if (strcmp(set->rules[i].id, r->id) == 0)
             return fl_err_set(err, EINVAL, "%s%s%d: id '%s' is already used by rule %u", place,
@@ -880,6 +884,7 @@ int fl_rule_set_load_file(struct fl_rule_set *set, const char *path, struct fl_e
                                 path, lineno, id_column(line + lead) + (int)lead, r->id, i + 1);
                 goto done;
             }
+        snprintf(set->source[set->n], FL_RULE_SOURCE_MAX, "%s", line + lead);
         set->n++;
     }
     if (!rc && ferror(f))

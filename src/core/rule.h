@@ -17,9 +17,12 @@
 #include "ctlblock.h"
 #include "err.h"
 
+#define FL_RULE_SOURCE_MAX 4096
+
 struct fl_rule_set {
     unsigned n;                              /* rules in use */
     struct fl_ctl_rule rules[FL_RULES_MAX];  /* in the order given: the first that fires wins */
+    char source[FL_RULES_MAX][FL_RULE_SOURCE_MAX]; /* each rule's full text (rules[].text is cut) */
 };
 
 /* Parse one rule. On failure returns -EINVAL, sets *col (1-based column in text) and err (the
