@@ -36,32 +36,21 @@ struct fl_ctl *fl_ctl_active;
 FL_TLS int fl_guard;
 void *fl_real[FL_OP_COUNT];
 
-#define FL_FDTAB_SIZE 65536
-#define FL_FD_VALID (UINT64_C(1) << 63)
-static _Atomic uint64_t *fl_fdtab; /* per-fd mask of selective rules that match; 0 = unknown */
+_Atomic uint64_t *fl_fdtab; /* per-fd mask of selective rules that match; 0 = unknown */
 
 /* ---- resolving real symbols ------------------------------------------------------------- */
 
 /* dlsym may allocate (its error state); while it runs, allocations come from this arena and
  * are never freed. Each block is preceded by its size so realloc can copy it out. */
-static char fl_boot_arena[256 * 1024] __attribute__((aligned(16)));
+char fl_boot_arena[FL_BOOT_ARENA_SIZE] __attribute__((aligned(16)));
 static size_t fl_boot_used;
 static int fl_boot_resolving;
-
-bool fl_boot_owns(const void *p);
-void *fl_boot_alloc(size_t n);
-size_t fl_boot_size(const void *p);
-
-bool fl_boot_owns(const void *p)
-{
-    return (const char *)p >= fl_boot_arena && (const char *)p < fl_boot_arena + sizeof(fl_boot_arena);
-}
 
 void *fl_boot_alloc(size_t n)
 {
     size_t need = ((n + 15) & ~(size_t)15) + 16;
     size_t at = __atomic_fetch_add(&fl_boot_used, need, __ATOMIC_RELAXED);
-    if (at + need > sizeof(fl_boot_arena))
+    if (at + need > FL_BOOT_ARENA_SIZE)
         return NULL;
     *(size_t *)(fl_boot_arena + at) = n;
     return fl_boot_arena + at + 16;
@@ -69,7 +58,6 @@ void *fl_boot_alloc(size_t n)
 
 size_t fl_boot_size(const void *p) { return *(const size_t *)((const char *)p - 16); }
 
-int fl_boot_active(void);
 int fl_boot_active(void) { return __atomic_load_n(&fl_boot_resolving, __ATOMIC_RELAXED); }
 
 void *fl_resolve(int op)
@@ -196,7 +184,7 @@ static void fl_hang(const struct fl_ctl *c, int idx)
         fl_sleep_ns(5 * 1000 * 1000);
 }
 
-bool fl_fire(uint64_t cand, struct fl_hit *hit)
+bool fl_fire_slow(uint64_t cand, struct fl_hit *hit)
 {
     struct fl_ctl *c = fl_ctl_active;
     if (!cand || !c)
@@ -354,15 +342,10 @@ static uint64_t fl_fd_compute(int fd)
     return mask;
 }
 
-uint64_t fl_fd_mask(int fd)
+uint64_t fl_fd_mask_slow(int fd)
 {
     if (fd < 0)
         return 0;
-    if (fl_fdtab && fd < FL_FDTAB_SIZE) {
-        uint64_t v = atomic_load_explicit(&fl_fdtab[fd], memory_order_relaxed);
-        if (v & FL_FD_VALID)
-            return v & ~FL_FD_VALID;
-    }
     int saved = errno;
     fl_guard++;
     uint64_t m = fl_fd_compute(fd);

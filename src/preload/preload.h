@@ -29,6 +29,7 @@
 #define FL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define FL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define FL_TLS __thread __attribute__((tls_model("initial-exec")))
+#define FL_COLD __attribute__((noinline, cold))
 
 extern struct fl_ctl *fl_ctl_active;          /* NULL: inject nothing */
 extern FL_TLS int fl_guard;                   /* >0: inside faultline's own code */
@@ -65,10 +66,27 @@ struct fl_hit {
 
 /* Count the call against each candidate in order; run the waits of those that fire; return
  * true with the first rule whose terminal effect applies. */
-bool fl_fire(uint64_t cand, struct fl_hit *hit);
+bool fl_fire_slow(uint64_t cand, struct fl_hit *hit);
+static inline bool fl_fire(uint64_t cand, struct fl_hit *hit)
+{
+    return cand && fl_fire_slow(cand, hit);
+}
 
 /* Subject filters: keep the candidates whose selectors match. */
-uint64_t fl_fd_mask(int fd);
+#define FL_FDTAB_SIZE 65536
+#define FL_FD_VALID (UINT64_C(1) << 63)
+extern _Atomic uint64_t *fl_fdtab;            /* per-fd mask of matching selective rules */
+uint64_t fl_fd_mask_slow(int fd);
+/* The mask of selective rules that match fd: cached per fd, computed on first use. */
+static inline uint64_t fl_fd_mask(int fd)
+{
+    if (FL_LIKELY(fl_fdtab != NULL) && (unsigned)fd < FL_FDTAB_SIZE) {
+        uint64_t v = atomic_load_explicit(&fl_fdtab[fd], memory_order_relaxed);
+        if (FL_LIKELY(v & FL_FD_VALID))
+            return v & ~FL_FD_VALID;
+    }
+    return fl_fd_mask_slow(fd);
+}
 static inline uint64_t fl_by_fd(uint64_t cand, int fd)
 {
     uint64_t sel = cand & fl_ctl_active->selective;
@@ -84,6 +102,17 @@ static inline uint64_t fl_unselective(uint64_t cand)
 {
     return cand & ~fl_ctl_active->selective;
 }
+
+/* The bootstrap arena (allocations made while dlsym runs); free() must skip its blocks. */
+extern char fl_boot_arena[];
+#define FL_BOOT_ARENA_SIZE (256 * 1024)
+static inline bool fl_boot_owns(const void *p)
+{
+    return (const char *)p >= fl_boot_arena && (const char *)p < fl_boot_arena + FL_BOOT_ARENA_SIZE;
+}
+void *fl_boot_alloc(size_t n);
+size_t fl_boot_size(const void *p);
+int fl_boot_active(void);
 
 /* Forget what is cached about fd (it was closed, reopened or reconnected). */
 void fl_fd_forget(int fd);

@@ -105,18 +105,24 @@ static size_t fl_iov_total(const struct iovec *iov, int cnt)
 
 /* ---- open --------------------------------------------------------------------------------- */
 
-static int fl_open_common(int op, int dirfd, const char *path, int fd_if_real, bool *handled)
+static FL_COLD int fl_open_common_slow(uint64_t cand, int dirfd, const char *path)
+{
+    struct fl_hit h;
+    if (!fl_fire(fl_by_path(cand, dirfd, path), &h))
+        return 0;
+    return fl_fail(&h);
+}
+
+static inline int fl_open_common(int op, int dirfd, const char *path, int fd_if_real, bool *handled)
 {
     *handled = false;
     uint64_t cand = fl_cand(op);
     if (FL_LIKELY(!cand))
         return 0;
-    struct fl_hit h;
-    if (!fl_fire(fl_by_path(cand, dirfd, path), &h))
-        return 0;
     (void)fd_if_real;
-    *handled = true;
-    return fl_fail(&h);
+    int rc = fl_open_common_slow(cand, dirfd, path);
+    *handled = rc < 0;
+    return rc;
 }
 
 #define FL_OPEN_MODE(flags)                                                                       \
@@ -185,11 +191,52 @@ FL_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 
 /* ---- read ---------------------------------------------------------------------------------- */
 
+/*
+ * Wrappers are split in two so that the common case costs almost nothing: FL_WRAPPER defines
+ * the exported function, whose whole body is "no candidate rule -> tail-call the real
+ * function", and declares sym_slow (cold, out of line) for the rest, whose body follows the
+ * macro. Keeping the slow path's locals out of the wrapper keeps its stack frame away too
+ * (bench/RESULTS.md: an extra frame around a syscall costs about 6 ns).
+ */
+
+#define FL_WITH_CAND(...) (uint64_t cand, __VA_ARGS__)
+#define FL_PASS_CAND(...) (cand, __VA_ARGS__)
+#define FL_WRAPPER(ret, sym, params, args)                                                        \
+    static FL_COLD ret sym##_slow FL_WITH_CAND params;                                            \
+    FL_EXPORT ret sym params                                                                      \
+    {                                                                                             \
+        uint64_t cand = fl_cand(FL_OP_##sym);                                                     \
+        if (FL_LIKELY(!cand))                                                                     \
+            return FL_REAL(sym) args;                                                             \
+        return sym##_slow FL_PASS_CAND args;                                                      \
+    }                                                                                             \
+    static FL_COLD ret sym##_slow FL_WITH_CAND params
+
+/* The same for calls on an fd: rules that cannot match this fd (the per-fd cache says so)
+ * are dropped before leaving the fast path. */
+#define FL_WRAPPER_FD(ret, sym, params, args, fd)                                                 \
+    static FL_COLD ret sym##_slow FL_WITH_CAND params;                                            \
+    FL_EXPORT ret sym params                                                                      \
+    {                                                                                             \
+        uint64_t cand = fl_cand(FL_OP_##sym);                                                     \
+        if (FL_LIKELY(!cand) || FL_LIKELY(!(cand = fl_by_fd(cand, fd))))                          \
+            return FL_REAL(sym) args;                                                             \
+        return sym##_slow FL_PASS_CAND args;                                                      \
+    }                                                                                             \
+    static FL_COLD ret sym##_slow FL_WITH_CAND params
+
 /* A read-like call: `call` is the real call with the length given by the plan. */
 #define FL_READ_BODY(op, fd, buf, n, call_with_len)                                               \
     uint64_t cand = fl_cand(FL_OP_##op);                                                          \
+    if (FL_LIKELY(!cand)) {                                                                       \
+        size_t len_ = (n);                                                                        \
+        return call_with_len;                                                                     \
+    }                                                                                             \
+    FL_READ_SLOW(op, fd, buf, n, call_with_len)
+
+#define FL_READ_SLOW(op, fd, buf, n, call_with_len)                                               \
     struct fl_hit h;                                                                              \
-    if (FL_LIKELY(!cand) || !fl_fire(fl_by_fd(cand, fd), &h)) {                                   \
+    if (!fl_fire(fl_by_fd(cand, fd), &h)) {                                                       \
         size_t len_ = (n);                                                                        \
         return call_with_len;                                                                     \
     }                                                                                             \
@@ -202,55 +249,52 @@ FL_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
     ssize_t got = call_with_len;                                                                  \
     return fl_finish(&h, &p, got, buf);
 
-FL_EXPORT ssize_t read(int fd, void *buf, size_t n)
+FL_WRAPPER_FD(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n), fd)
 {
-    FL_READ_BODY(read, fd, buf, n, FL_REAL(read)(fd, buf, len_))
+    FL_READ_SLOW(read, fd, buf, n, FL_REAL(read)(fd, buf, len_))
 }
-FL_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+FL_WRAPPER_FD(ssize_t, pread, (int fd, void *buf, size_t n, off_t off), (fd, buf, n, off), fd)
 {
-    FL_READ_BODY(pread, fd, buf, n, FL_REAL(pread)(fd, buf, len_, off))
+    FL_READ_SLOW(pread, fd, buf, n, FL_REAL(pread)(fd, buf, len_, off))
 }
-FL_EXPORT ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+FL_WRAPPER_FD(ssize_t, pread64, (int fd, void *buf, size_t n, off64_t off), (fd, buf, n, off), fd)
 {
-    FL_READ_BODY(pread64, fd, buf, n, FL_REAL(pread64)(fd, buf, len_, off))
+    FL_READ_SLOW(pread64, fd, buf, n, FL_REAL(pread64)(fd, buf, len_, off))
 }
-FL_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+FL_WRAPPER_FD(ssize_t, __read_chk, (int fd, void *buf, size_t n, size_t buflen), (fd, buf, n, buflen), fd)
 {
-    FL_READ_BODY(__read_chk, fd, buf, n, FL_REAL(__read_chk)(fd, buf, len_, buflen))
+    FL_READ_SLOW(__read_chk, fd, buf, n, FL_REAL(__read_chk)(fd, buf, len_, buflen))
 }
-FL_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+FL_WRAPPER_FD(ssize_t, __pread_chk, (int fd, void *buf, size_t n, off_t off, size_t buflen), (fd, buf, n, off, buflen), fd)
 {
-    FL_READ_BODY(__pread_chk, fd, buf, n, FL_REAL(__pread_chk)(fd, buf, len_, off, buflen))
+    FL_READ_SLOW(__pread_chk, fd, buf, n, FL_REAL(__pread_chk)(fd, buf, len_, off, buflen))
 }
-FL_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
+FL_WRAPPER_FD(ssize_t, __pread64_chk, (int fd, void *buf, size_t n, off64_t off, size_t buflen), (fd, buf, n, off, buflen), fd)
 {
-    FL_READ_BODY(__pread64_chk, fd, buf, n, FL_REAL(__pread64_chk)(fd, buf, len_, off, buflen))
+    FL_READ_SLOW(__pread64_chk, fd, buf, n, FL_REAL(__pread64_chk)(fd, buf, len_, off, buflen))
 }
-FL_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+FL_WRAPPER_FD(ssize_t, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags), fd)
 {
-    FL_READ_BODY(recv, fd, buf, n, FL_REAL(recv)(fd, buf, len_, flags))
+    FL_READ_SLOW(recv, fd, buf, n, FL_REAL(recv)(fd, buf, len_, flags))
 }
-FL_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
-                           socklen_t *alen)
+FL_WRAPPER_FD(ssize_t, recvfrom, (int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen), (fd, buf, n, flags, addr, alen), fd)
 {
-    FL_READ_BODY(recvfrom, fd, buf, n, FL_REAL(recvfrom)(fd, buf, len_, flags, addr, alen))
+    FL_READ_SLOW(recvfrom, fd, buf, n, FL_REAL(recvfrom)(fd, buf, len_, flags, addr, alen))
 }
-FL_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+FL_WRAPPER_FD(ssize_t, __recv_chk, (int fd, void *buf, size_t n, size_t buflen, int flags), (fd, buf, n, buflen, flags), fd)
 {
-    FL_READ_BODY(__recv_chk, fd, buf, n, FL_REAL(__recv_chk)(fd, buf, len_, buflen, flags))
+    FL_READ_SLOW(__recv_chk, fd, buf, n, FL_REAL(__recv_chk)(fd, buf, len_, buflen, flags))
 }
-FL_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
-                                 struct sockaddr *addr, socklen_t *alen)
+FL_WRAPPER_FD(ssize_t, __recvfrom_chk, (int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr, socklen_t *alen), (fd, buf, n, buflen, flags, addr, alen), fd)
 {
-    FL_READ_BODY(__recvfrom_chk, fd, buf, n,
+    FL_READ_SLOW(__recvfrom_chk, fd, buf, n,
                  FL_REAL(__recvfrom_chk)(fd, buf, len_, buflen, flags, addr, alen))
 }
 
 /* iovec reads and writes: the plan's length cuts the vector. */
-#define FL_IOV_BODY(op, fd, iov, cnt, call_with_iov)                                              \
-    uint64_t cand = fl_cand(FL_OP_##op);                                                          \
+#define FL_IOV_SLOW(op, fd, iov, cnt, call_with_iov)                                              \
     struct fl_hit h;                                                                              \
-    if (FL_LIKELY(!cand) || !fl_fire(fl_by_fd(cand, fd), &h)) {                                   \
+    if (!fl_fire(fl_by_fd(cand, fd), &h)) {                                                       \
         const struct iovec *v_ = iov;                                                             \
         int c_ = cnt;                                                                             \
         return call_with_iov;                                                                     \
@@ -274,45 +318,45 @@ FL_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int
     p.corrupt = false;                                                                            \
     return fl_finish(&h, &p, got, NULL);
 
-FL_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+FL_WRAPPER_FD(ssize_t, readv, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd)
 {
-    FL_IOV_BODY(readv, fd, iov, cnt, FL_REAL(readv)(fd, v_, c_))
+    FL_IOV_SLOW(readv, fd, iov, cnt, FL_REAL(readv)(fd, v_, c_))
 }
-FL_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+FL_WRAPPER_FD(ssize_t, preadv, (int fd, const struct iovec *iov, int cnt, off_t off), (fd, iov, cnt, off), fd)
 {
-    FL_IOV_BODY(preadv, fd, iov, cnt, FL_REAL(preadv)(fd, v_, c_, off))
+    FL_IOV_SLOW(preadv, fd, iov, cnt, FL_REAL(preadv)(fd, v_, c_, off))
 }
-FL_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off)
+FL_WRAPPER_FD(ssize_t, preadv64, (int fd, const struct iovec *iov, int cnt, off64_t off), (fd, iov, cnt, off), fd)
 {
-    FL_IOV_BODY(preadv64, fd, iov, cnt, FL_REAL(preadv64)(fd, v_, c_, off))
+    FL_IOV_SLOW(preadv64, fd, iov, cnt, FL_REAL(preadv64)(fd, v_, c_, off))
 }
-FL_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+FL_WRAPPER_FD(ssize_t, preadv2, (int fd, const struct iovec *iov, int cnt, off_t off, int flags), (fd, iov, cnt, off, flags), fd)
 {
-    FL_IOV_BODY(preadv2, fd, iov, cnt, FL_REAL(preadv2)(fd, v_, c_, off, flags))
+    FL_IOV_SLOW(preadv2, fd, iov, cnt, FL_REAL(preadv2)(fd, v_, c_, off, flags))
 }
-FL_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
+FL_WRAPPER_FD(ssize_t, preadv64v2, (int fd, const struct iovec *iov, int cnt, off64_t off, int flags), (fd, iov, cnt, off, flags), fd)
 {
-    FL_IOV_BODY(preadv64v2, fd, iov, cnt, FL_REAL(preadv64v2)(fd, v_, c_, off, flags))
+    FL_IOV_SLOW(preadv64v2, fd, iov, cnt, FL_REAL(preadv64v2)(fd, v_, c_, off, flags))
 }
-FL_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+FL_WRAPPER_FD(ssize_t, writev, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd)
 {
-    FL_IOV_BODY(writev, fd, iov, cnt, FL_REAL(writev)(fd, v_, c_))
+    FL_IOV_SLOW(writev, fd, iov, cnt, FL_REAL(writev)(fd, v_, c_))
 }
-FL_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+FL_WRAPPER_FD(ssize_t, pwritev, (int fd, const struct iovec *iov, int cnt, off_t off), (fd, iov, cnt, off), fd)
 {
-    FL_IOV_BODY(pwritev, fd, iov, cnt, FL_REAL(pwritev)(fd, v_, c_, off))
+    FL_IOV_SLOW(pwritev, fd, iov, cnt, FL_REAL(pwritev)(fd, v_, c_, off))
 }
-FL_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
+FL_WRAPPER_FD(ssize_t, pwritev64, (int fd, const struct iovec *iov, int cnt, off64_t off), (fd, iov, cnt, off), fd)
 {
-    FL_IOV_BODY(pwritev64, fd, iov, cnt, FL_REAL(pwritev64)(fd, v_, c_, off))
+    FL_IOV_SLOW(pwritev64, fd, iov, cnt, FL_REAL(pwritev64)(fd, v_, c_, off))
 }
-FL_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+FL_WRAPPER_FD(ssize_t, pwritev2, (int fd, const struct iovec *iov, int cnt, off_t off, int flags), (fd, iov, cnt, off, flags), fd)
 {
-    FL_IOV_BODY(pwritev2, fd, iov, cnt, FL_REAL(pwritev2)(fd, v_, c_, off, flags))
+    FL_IOV_SLOW(pwritev2, fd, iov, cnt, FL_REAL(pwritev2)(fd, v_, c_, off, flags))
 }
-FL_EXPORT ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
+FL_WRAPPER_FD(ssize_t, pwritev64v2, (int fd, const struct iovec *iov, int cnt, off64_t off, int flags), (fd, iov, cnt, off, flags), fd)
 {
-    FL_IOV_BODY(pwritev64v2, fd, iov, cnt, FL_REAL(pwritev64v2)(fd, v_, c_, off, flags))
+    FL_IOV_SLOW(pwritev64v2, fd, iov, cnt, FL_REAL(pwritev64v2)(fd, v_, c_, off, flags))
 }
 
 static ssize_t fl_msg_call(bool recv, int fd, struct msghdr *msg, int flags)
@@ -320,7 +364,7 @@ static ssize_t fl_msg_call(bool recv, int fd, struct msghdr *msg, int flags)
     return recv ? FL_REAL(recvmsg)(fd, msg, flags) : FL_REAL(sendmsg)(fd, msg, flags);
 }
 
-static ssize_t fl_msg_wrap(int op, bool recv, int fd, struct msghdr *msg, int flags)
+static FL_COLD ssize_t fl_msg_wrap(int op, bool recv, int fd, struct msghdr *msg, int flags)
 {
     uint64_t cand = fl_cand(op);
     struct fl_hit h;
@@ -350,35 +394,38 @@ static ssize_t fl_msg_wrap(int op, bool recv, int fd, struct msghdr *msg, int fl
 
 FL_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+    if (FL_LIKELY(!fl_cand(FL_OP_recvmsg)))
+        return FL_REAL(recvmsg)(fd, msg, flags);
     return fl_msg_wrap(FL_OP_recvmsg, true, fd, msg, flags);
 }
 FL_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+    if (FL_LIKELY(!fl_cand(FL_OP_sendmsg)))
+        return FL_REAL(sendmsg)(fd, msg, flags);
     return fl_msg_wrap(FL_OP_sendmsg, false, fd, (struct msghdr *)msg, flags);
 }
 
 /* ---- write --------------------------------------------------------------------------------- */
 
-FL_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+FL_WRAPPER_FD(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n), fd)
 {
-    FL_READ_BODY(write, fd, NULL, n, FL_REAL(write)(fd, buf, len_))
+    FL_READ_SLOW(write, fd, NULL, n, FL_REAL(write)(fd, buf, len_))
 }
-FL_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+FL_WRAPPER_FD(ssize_t, pwrite, (int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off), fd)
 {
-    FL_READ_BODY(pwrite, fd, NULL, n, FL_REAL(pwrite)(fd, buf, len_, off))
+    FL_READ_SLOW(pwrite, fd, NULL, n, FL_REAL(pwrite)(fd, buf, len_, off))
 }
-FL_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+FL_WRAPPER_FD(ssize_t, pwrite64, (int fd, const void *buf, size_t n, off64_t off), (fd, buf, n, off), fd)
 {
-    FL_READ_BODY(pwrite64, fd, NULL, n, FL_REAL(pwrite64)(fd, buf, len_, off))
+    FL_READ_SLOW(pwrite64, fd, NULL, n, FL_REAL(pwrite64)(fd, buf, len_, off))
 }
-FL_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+FL_WRAPPER_FD(ssize_t, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags), fd)
 {
-    FL_READ_BODY(send, fd, NULL, n, FL_REAL(send)(fd, buf, len_, flags))
+    FL_READ_SLOW(send, fd, NULL, n, FL_REAL(send)(fd, buf, len_, flags))
 }
-FL_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
-                         const struct sockaddr *addr, socklen_t alen)
+FL_WRAPPER_FD(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t alen), (fd, buf, n, flags, addr, alen), fd)
 {
-    FL_READ_BODY(sendto, fd, NULL, n, FL_REAL(sendto)(fd, buf, len_, flags, addr, alen))
+    FL_READ_SLOW(sendto, fd, NULL, n, FL_REAL(sendto)(fd, buf, len_, flags, addr, alen))
 }
 /* Calls that copy between two fds: the read side (rules on io.read, matched on the source fd)
  * is tried first, then the write side (io.write, the destination fd). */
@@ -476,28 +523,33 @@ FL_EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...)
 
 /* ---- sync ---------------------------------------------------------------------------------- */
 
-#define FL_SYNC_BODY(op, filtered, realcall)                                                      \
-    uint64_t cand = fl_cand(FL_OP_##op);                                                          \
+#define FL_SYNC_SLOW(op, filtered, realcall)                                                      \
     struct fl_hit h;                                                                              \
-    if (FL_LIKELY(!cand) || !fl_fire(filtered, &h))                                               \
+    if (!fl_fire(filtered, &h))                                                                   \
         return realcall;                                                                          \
     if (h.r->effects & FL_EFF_DROP)                                                               \
         return 0;                                                                                 \
     return fl_fail(&h);
 
-FL_EXPORT int fsync(int fd) { FL_SYNC_BODY(fsync, fl_by_fd(cand, fd), FL_REAL(fsync)(fd)) }
-FL_EXPORT int fdatasync(int fd)
+FL_WRAPPER_FD(int, fsync, (int fd), (fd), fd)
 {
-    FL_SYNC_BODY(fdatasync, fl_by_fd(cand, fd), FL_REAL(fdatasync)(fd))
+    FL_SYNC_SLOW(fsync, fl_by_fd(cand, fd), FL_REAL(fsync)(fd))
 }
-FL_EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned flags)
+FL_WRAPPER_FD(int, fdatasync, (int fd), (fd), fd)
 {
-    FL_SYNC_BODY(sync_file_range, fl_by_fd(cand, fd), FL_REAL(sync_file_range)(fd, off, n, flags))
+    FL_SYNC_SLOW(fdatasync, fl_by_fd(cand, fd), FL_REAL(fdatasync)(fd))
 }
-FL_EXPORT int syncfs(int fd) { FL_SYNC_BODY(syncfs, fl_by_fd(cand, fd), FL_REAL(syncfs)(fd)) }
-FL_EXPORT int msync(void *addr, size_t len, int flags)
+FL_WRAPPER_FD(int, sync_file_range, (int fd, off64_t off, off64_t n, unsigned flags), (fd, off, n, flags), fd)
 {
-    FL_SYNC_BODY(msync, fl_unselective(cand), FL_REAL(msync)(addr, len, flags))
+    FL_SYNC_SLOW(sync_file_range, fl_by_fd(cand, fd), FL_REAL(sync_file_range)(fd, off, n, flags))
+}
+FL_WRAPPER_FD(int, syncfs, (int fd), (fd), fd)
+{
+    FL_SYNC_SLOW(syncfs, fl_by_fd(cand, fd), FL_REAL(syncfs)(fd))
+}
+FL_WRAPPER(int, msync, (void *addr, size_t len, int flags), (addr, len, flags))
+{
+    FL_SYNC_SLOW(msync, fl_unselective(cand), FL_REAL(msync)(addr, len, flags))
 }
 
 /* ---- metadata ------------------------------------------------------------------------------ */
@@ -514,28 +566,27 @@ FL_EXPORT int close(int fd)
     return fl_fail(&h); /* the fd is closed all the same, as the kernel does on EIO */
 }
 
-#define FL_PLAIN_BODY(op, filtered, realcall)                                                     \
-    uint64_t cand = fl_cand(FL_OP_##op);                                                          \
+#define FL_PLAIN_SLOW(op, filtered, realcall)                                                     \
     struct fl_hit h;                                                                              \
-    if (FL_LIKELY(!cand) || !fl_fire(filtered, &h))                                               \
+    if (!fl_fire(filtered, &h))                                                                   \
         return realcall;                                                                          \
     return fl_fail(&h);
 
-FL_EXPORT int ftruncate(int fd, off_t len)
+FL_WRAPPER_FD(int, ftruncate, (int fd, off_t len), (fd, len), fd)
 {
-    FL_PLAIN_BODY(ftruncate, fl_by_fd(cand, fd), FL_REAL(ftruncate)(fd, len))
+    FL_PLAIN_SLOW(ftruncate, fl_by_fd(cand, fd), FL_REAL(ftruncate)(fd, len))
 }
-FL_EXPORT int ftruncate64(int fd, off64_t len)
+FL_WRAPPER_FD(int, ftruncate64, (int fd, off64_t len), (fd, len), fd)
 {
-    FL_PLAIN_BODY(ftruncate64, fl_by_fd(cand, fd), FL_REAL(ftruncate64)(fd, len))
+    FL_PLAIN_SLOW(ftruncate64, fl_by_fd(cand, fd), FL_REAL(ftruncate64)(fd, len))
 }
-FL_EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
+FL_WRAPPER_FD(int, fallocate, (int fd, int mode, off_t off, off_t len), (fd, mode, off, len), fd)
 {
-    FL_PLAIN_BODY(fallocate, fl_by_fd(cand, fd), FL_REAL(fallocate)(fd, mode, off, len))
+    FL_PLAIN_SLOW(fallocate, fl_by_fd(cand, fd), FL_REAL(fallocate)(fd, mode, off, len))
 }
-FL_EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
+FL_WRAPPER_FD(int, fallocate64, (int fd, int mode, off64_t off, off64_t len), (fd, mode, off, len), fd)
 {
-    FL_PLAIN_BODY(fallocate64, fl_by_fd(cand, fd), FL_REAL(fallocate64)(fd, mode, off, len))
+    FL_PLAIN_SLOW(fallocate64, fl_by_fd(cand, fd), FL_REAL(fallocate64)(fd, mode, off, len))
 }
 /* posix_fallocate reports the error as its value, not in errno */
 FL_EXPORT int posix_fallocate(int fd, off_t off, off_t len)
@@ -554,46 +605,46 @@ FL_EXPORT int posix_fallocate64(int fd, off64_t off, off64_t len)
         return FL_REAL(posix_fallocate64)(fd, off, len);
     return h.r->err;
 }
-FL_EXPORT int rename(const char *a, const char *b)
+FL_WRAPPER(int, rename, (const char *a, const char *b), (a, b))
 {
-    FL_PLAIN_BODY(rename, fl_by_path2(cand, AT_FDCWD, a, AT_FDCWD, b), FL_REAL(rename)(a, b))
+    FL_PLAIN_SLOW(rename, fl_by_path2(cand, AT_FDCWD, a, AT_FDCWD, b), FL_REAL(rename)(a, b))
 }
-FL_EXPORT int renameat(int da, const char *a, int db, const char *b)
+FL_WRAPPER(int, renameat, (int da, const char *a, int db, const char *b), (da, a, db, b))
 {
-    FL_PLAIN_BODY(renameat, fl_by_path2(cand, da, a, db, b), FL_REAL(renameat)(da, a, db, b))
+    FL_PLAIN_SLOW(renameat, fl_by_path2(cand, da, a, db, b), FL_REAL(renameat)(da, a, db, b))
 }
-FL_EXPORT int renameat2(int da, const char *a, int db, const char *b, unsigned flags)
+FL_WRAPPER(int, renameat2, (int da, const char *a, int db, const char *b, unsigned flags), (da, a, db, b, flags))
 {
-    FL_PLAIN_BODY(renameat2, fl_by_path2(cand, da, a, db, b),
+    FL_PLAIN_SLOW(renameat2, fl_by_path2(cand, da, a, db, b),
                   FL_REAL(renameat2)(da, a, db, b, flags))
 }
-FL_EXPORT int unlink(const char *p)
+FL_WRAPPER(int, unlink, (const char *p), (p))
 {
-    FL_PLAIN_BODY(unlink, fl_by_path(cand, AT_FDCWD, p), FL_REAL(unlink)(p))
+    FL_PLAIN_SLOW(unlink, fl_by_path(cand, AT_FDCWD, p), FL_REAL(unlink)(p))
 }
-FL_EXPORT int unlinkat(int d, const char *p, int flags)
+FL_WRAPPER(int, unlinkat, (int d, const char *p, int flags), (d, p, flags))
 {
-    FL_PLAIN_BODY(unlinkat, fl_by_path(cand, d, p), FL_REAL(unlinkat)(d, p, flags))
+    FL_PLAIN_SLOW(unlinkat, fl_by_path(cand, d, p), FL_REAL(unlinkat)(d, p, flags))
 }
-FL_EXPORT int mkdir(const char *p, mode_t mode)
+FL_WRAPPER(int, mkdir, (const char *p, mode_t mode), (p, mode))
 {
-    FL_PLAIN_BODY(mkdir, fl_by_path(cand, AT_FDCWD, p), FL_REAL(mkdir)(p, mode))
+    FL_PLAIN_SLOW(mkdir, fl_by_path(cand, AT_FDCWD, p), FL_REAL(mkdir)(p, mode))
 }
-FL_EXPORT int mkdirat(int d, const char *p, mode_t mode)
+FL_WRAPPER(int, mkdirat, (int d, const char *p, mode_t mode), (d, p, mode))
 {
-    FL_PLAIN_BODY(mkdirat, fl_by_path(cand, d, p), FL_REAL(mkdirat)(d, p, mode))
+    FL_PLAIN_SLOW(mkdirat, fl_by_path(cand, d, p), FL_REAL(mkdirat)(d, p, mode))
 }
-FL_EXPORT int rmdir(const char *p)
+FL_WRAPPER(int, rmdir, (const char *p), (p))
 {
-    FL_PLAIN_BODY(rmdir, fl_by_path(cand, AT_FDCWD, p), FL_REAL(rmdir)(p))
+    FL_PLAIN_SLOW(rmdir, fl_by_path(cand, AT_FDCWD, p), FL_REAL(rmdir)(p))
 }
-FL_EXPORT int truncate(const char *p, off_t len)
+FL_WRAPPER(int, truncate, (const char *p, off_t len), (p, len))
 {
-    FL_PLAIN_BODY(truncate, fl_by_path(cand, AT_FDCWD, p), FL_REAL(truncate)(p, len))
+    FL_PLAIN_SLOW(truncate, fl_by_path(cand, AT_FDCWD, p), FL_REAL(truncate)(p, len))
 }
-FL_EXPORT int truncate64(const char *p, off64_t len)
+FL_WRAPPER(int, truncate64, (const char *p, off64_t len), (p, len))
 {
-    FL_PLAIN_BODY(truncate64, fl_by_path(cand, AT_FDCWD, p), FL_REAL(truncate64)(p, len))
+    FL_PLAIN_SLOW(truncate64, fl_by_path(cand, AT_FDCWD, p), FL_REAL(truncate64)(p, len))
 }
 
 /* ---- fd bookkeeping (not fault points) ------------------------------------------------------ */

@@ -16,10 +16,6 @@
 
 #include "preload.h"
 
-bool fl_boot_owns(const void *p);
-void *fl_boot_alloc(size_t n);
-size_t fl_boot_size(const void *p);
-int fl_boot_active(void);
 
 /* ---- sockets ------------------------------------------------------------------------------- */
 
@@ -104,14 +100,19 @@ static void *real_free;
             r_ = (__typeof__(&sym))fl_resolve(FL_OP_##sym);                                       \
     }
 
-static inline bool fl_mem_fails(int op)
+static FL_COLD bool fl_mem_fails_slow(uint64_t cand)
 {
-    uint64_t cand = fl_cand(op);
     struct fl_hit h;
-    if (FL_LIKELY(!cand) || !fl_fire(cand, &h))
+    if (!fl_fire(cand, &h))
         return false;
     errno = h.r->err;
     return true;
+}
+
+static inline bool fl_mem_fails(int op)
+{
+    uint64_t cand = fl_cand(op);
+    return FL_UNLIKELY(cand != 0) && fl_mem_fails_slow(cand);
 }
 
 FL_EXPORT void *malloc(size_t n)
