@@ -406,10 +406,11 @@ static int parse_inject(int argc, char **argv, struct inject_config *cfg)
     while ((opt = getopt_long(argc, argv, "+r:qvh", inject_options, NULL)) != -1) {
         switch (opt) {
         case 'r': {
-            char origin[64];
-            snprintf(origin, sizeof(origin), "--rule '%s'", optarg);
-            if (strlen(optarg) > 200)
-                snprintf(origin, sizeof(origin), "--rule #%u", cfg->rules->n + 1);
+            char origin[96];
+            if (strlen(optarg) > 60)
+                snprintf(origin, sizeof(origin), "--rule '%.50s...'", optarg);
+            else
+                snprintf(origin, sizeof(origin), "--rule '%s'", optarg);
             if (fl_rule_set_add(cfg->rules, optarg, origin, 0, &err) < 0)
                 return fl_usage_error("%s", err.msg);
             json_array_append_new(cfg->rule_texts, json_string(optarg));

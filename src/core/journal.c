@@ -122,7 +122,9 @@ int fl_journal_write(struct fl_journal *j, json_t *entry, char *id_out, size_t i
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     char id[64];
-    snprintf(id, sizeof(id), "%lld-%d-%u", (long long)ts.tv_sec, (int)getpid(), ++counter);
+    /* seconds and nanoseconds, zero-padded: ids sort in the order they were written */
+    snprintf(id, sizeof(id), "%010lld.%09ld-%d-%u", (long long)ts.tv_sec, (long)ts.tv_nsec,
+             (int)getpid(), ++counter);
     json_object_set_new(entry, "id", json_string(id));
     if (id_out)
         snprintf(id_out, id_len, "%s", id);
@@ -185,9 +187,10 @@ int fl_journal_list(struct fl_journal *j, json_t **entries, struct fl_err *err)
         json_error_t jerr;
         json_t *e = json_load_file(path, 0, &jerr);
         if (!e || !json_is_object(e)) {
+            const char *why = e ? "not a JSON object" : jerr.text;
             json_decref(e);
             names[i][strlen(names[i]) - 5] = '\0';
-            e = json_pack("{s:s, s:s}", "id", names[i], "unreadable", jerr.text);
+            e = json_pack("{s:s, s:s}", "id", names[i], "unreadable", why);
         }
         json_array_append_new(arr, e);
         free(names[i]);

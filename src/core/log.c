@@ -59,6 +59,10 @@ static void log_v(enum fl_log_level level, const char *tag, const char *color, c
     size_t len = (size_t)n + (size_t)m;
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
+    /* one message, one line: control characters from user input are shown as '?' */
+    for (size_t i = (size_t)n; i < len; i++)
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+            line[i] = '?';
     line[len++] = '\n';
     fflush(stdout);
     ssize_t w = write(STDERR_FILENO, line, len);

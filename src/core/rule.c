@@ -275,8 +275,9 @@ static int tokenize(const char *text, struct token *tok, int *ntok, int *col, st
         }
         t->text[len] = '\0';
         /* peer=1.2.3.4:6379 keeps its port */
-        if (strncmp(t->text, "peer=", 5) == 0 && text[pos] == ':' && !strchr(t->text + 5, ']') &&
-            !strchr(t->text + 5, ':')) {
+        bool v4 = !strchr(t->text + 5, ']') && !strchr(t->text + 5, ':');
+        bool v6 = len > 5 && t->text[5] == '[' && t->text[len - 1] == ']';
+        if (strncmp(t->text, "peer=", 5) == 0 && text[pos] == ':' && (v4 || v6)) {
             const char *p = text + pos + 1;
             size_t d = strcspn(p, ":");
             if (all_digits(p, d) && len + 1 + d < TOKEN_MAX) {
@@ -337,7 +338,7 @@ static void fl_op_base_name(const char *name, char *out, size_t len)
     }
     size_t n = strlen(out);
     if (n > 4 && strcmp(out + n - 4, "64v2") == 0)
-        memmove(out + n - 4, "v2", 3);
+        memcpy(out + n - 4, "2", 2); /* preadv64v2 is the large-file preadv2 */
     else if (n > 2 && strcmp(out + n - 2, "64") == 0)
         out[n - 2] = '\0';
 }
@@ -530,7 +531,8 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
     if (rc < 0)
         goto out;
 
-    struct narrowing narrow[24];
+    struct narrowing narrow[sizeof(rule_keys) / sizeof(rule_keys[0])];
+    unsigned keys_seen = 0; /* bit k: rule_keys[k] given; each key at most once */
     int nnarrow = 0;
     bool have_kind = false, have_nth = false, have_after = false, have_count = false;
     int nth_col = 0, after_col = 0;
@@ -554,8 +556,16 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
             goto out;
         }
         bool known = false;
-        for (size_t k = 0; k < sizeof(rule_keys) / sizeof(rule_keys[0]); k++)
-            known |= strcmp(key, rule_keys[k]) == 0;
+        for (size_t k = 0; k < sizeof(rule_keys) / sizeof(rule_keys[0]); k++) {
+            if (strcmp(key, rule_keys[k]) != 0)
+                continue;
+            known = true;
+            if (keys_seen & (1u << k)) {
+                rc = fl_err_set(err, EINVAL, "'%s' given twice", key);
+                goto out;
+            }
+            keys_seen |= 1u << k;
+        }
         if (!known) {
             const char *s = suggest_key(key);
             rc = s ? fl_err_set(err, EINVAL, "unknown key '%s' (did you mean '%s'?)", key, s)

@@ -29,8 +29,8 @@ struct fl_rule_set {
  * message without any place; the caller adds it). */
 int fl_rule_parse(const char *text, struct fl_ctl_rule *out, int *col, struct fl_err *err);
 
-/* Parse and append, naming the place in errors as "<origin>:<col>: msg" when line is 0, or
- * "<origin>:<line>:<col>: msg" otherwise. Gives the rule its default id (its 1-based index)
+/* Parse and append, naming the place in errors as "<origin>, col <col>: msg" when line is 0,
+ * or "<origin>:<line>:<col>: msg" otherwise. Gives the rule its default id (its 1-based index)
  * unless it set one, and refuses duplicate ids and more than FL_RULES_MAX rules. */
 int fl_rule_set_add(struct fl_rule_set *set, const char *text, const char *origin, unsigned line,
                     struct fl_err *err);

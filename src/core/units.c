@@ -71,47 +71,98 @@ int fl_parse_duration(const char *s, bool allow_sign, int64_t *ns, struct fl_err
                       s, unit);
 }
 
+/* An exact decimal: "16.1" -> mantissa 161, scale 1. Returns -EINVAL without digits or with
+ * more than 18 significant digits. */
+static int split_decimal(const char *s, uint64_t *mantissa, unsigned *scale, const char **unit)
+{
+    uint64_t m = 0;
+    unsigned sc = 0, digits = 0;
+    bool dot = false;
+    const char *p = s;
+    for (; (*p >= '0' && *p <= '9') || (*p == '.' && !dot); p++) {
+        if (*p == '.') {
+            dot = true;
+            continue;
+        }
+        if (m == 0 && *p == '0' && !dot)
+            continue; /* leading zeros */
+        if (++digits > 18)
+            return -ERANGE;
+        m = m * 10 + (uint64_t)(*p - '0');
+        if (dot)
+            sc++;
+    }
+    if (p == s || (p == s + 1 && *s == '.'))
+        return -EINVAL;
+    *mantissa = m;
+    *scale = sc;
+    *unit = p;
+    return 0;
+}
+
 int fl_parse_size(const char *s, bool allow_percent, uint64_t *value, bool *is_percent,
                   struct fl_err *err)
 {
     static const struct {
         const char *name;
-        double mult;
+        uint64_t mult;
     } units[] = {
-        {"", 1},      {"B", 1},       {"K", 1e3},      {"KB", 1e3},     {"k", 1e3},
-        {"kB", 1e3},  {"KiB", 1024.}, {"M", 1e6},      {"MB", 1e6},     {"MiB", 1048576.},
-        {"G", 1e9},   {"GB", 1e9},    {"GiB", 1073741824.}, {"T", 1e12}, {"TB", 1e12},
-        {"TiB", 1099511627776.},
+        {"", 1},
+        {"B", 1},
+        {"K", UINT64_C(1000)},
+        {"KB", UINT64_C(1000)},
+        {"k", UINT64_C(1000)},
+        {"kB", UINT64_C(1000)},
+        {"KiB", UINT64_C(1) << 10},
+        {"M", UINT64_C(1000000)},
+        {"MB", UINT64_C(1000000)},
+        {"MiB", UINT64_C(1) << 20},
+        {"G", UINT64_C(1000000000)},
+        {"GB", UINT64_C(1000000000)},
+        {"GiB", UINT64_C(1) << 30},
+        {"T", UINT64_C(1000000000000)},
+        {"TB", UINT64_C(1000000000000)},
+        {"TiB", UINT64_C(1) << 40},
     };
-    double v;
+    uint64_t m;
+    unsigned scale;
     const char *unit;
     if (is_percent)
         *is_percent = false;
-    if (!s || split_number(s, &v, &unit, false) < 0)
+    int rc = s ? split_decimal(s, &m, &scale, &unit) : -EINVAL;
+    if (rc == -ERANGE)
+        return fl_err_set(err, ERANGE, "'%s' has too many digits", s);
+    if (rc < 0)
         return fl_err_set(err, EINVAL, "'%s' is not a size (expected a number with an optional "
                                        "unit, like 512, 64KiB or 10MB%s)",
                           s ? s : "", allow_percent ? ", or a share like 40%" : "");
+    __uint128_t pow10 = 1;
+    for (unsigned i = 0; i < scale; i++)
+        pow10 *= 10;
     if (strcmp(unit, "%") == 0) {
         if (!allow_percent)
             return fl_err_set(err, EINVAL, "'%s': a share is not allowed here (expected a size "
                                            "like 64KiB)", s);
-        if (v > 100)
+        /* parts per million, rounded: 100% = 1000000 */
+        __uint128_t ppm = ((__uint128_t)m * 10000 * 2 + pow10) / (pow10 * 2);
+        if ((__uint128_t)m > pow10 * 100)
             return fl_err_set(err, ERANGE, "'%s' is more than 100%%", s);
-        *value = (uint64_t)llround(v * 10000.0);
+        *value = (uint64_t)ppm;
         if (is_percent)
             *is_percent = true;
         return 0;
     }
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcmp(unit, units[i].name) == 0) {
-            double total = v * units[i].mult;
-            if (total >= 1.8e19)
-                return fl_err_set(err, ERANGE, "'%s' is too large a size", s);
-            if (total != floor(total))
-                return fl_err_set(err, EINVAL, "'%s' is not a whole number of bytes", s);
-            *value = (uint64_t)total;
-            return 0;
-        }
+        if (strcmp(unit, units[i].name) != 0)
+            continue;
+        __uint128_t total = (__uint128_t)m * units[i].mult;
+        if (total % pow10 != 0)
+            return fl_err_set(err, EINVAL, "'%s' is not a whole number of bytes", s);
+        total /= pow10;
+        if (total > UINT64_MAX)
+            return fl_err_set(err, ERANGE, "'%s' is too large a size", s);
+        *value = (uint64_t)total;
+        return 0;
     }
     return fl_err_set(err, EINVAL, "'%s' has an unknown unit '%s' (expected B, KB, KiB, MB, MiB, "
                                    "GB, GiB%s)", s, unit, allow_percent ? " or %" : "");
@@ -151,6 +202,22 @@ int fl_parse_u64(const char *s, uint64_t *out, struct fl_err *err)
     return 0;
 }
 
+/* "%.3f" without trailing zeros: 1.500 -> 1.5, 2.000 -> 2 (never an exponent). */
+static void format_trimmed(char *buf, size_t len, const char *sign, double v, const char *unit)
+{
+    char num[64];
+    snprintf(num, sizeof(num), "%.3f", v);
+    char *dot = strchr(num, '.');
+    if (dot) {
+        char *end = num + strlen(num) - 1;
+        while (end > dot && *end == '0')
+            *end-- = '\0';
+        if (end == dot)
+            *end = '\0';
+    }
+    snprintf(buf, len, "%s%s%s", sign, num, unit);
+}
+
 const char *fl_format_duration(int64_t ns, char *buf, size_t len)
 {
     const char *sign = ns < 0 ? "-" : "";
@@ -161,11 +228,11 @@ const char *fl_format_duration(int64_t ns, char *buf, size_t len)
     else if (a >= minute && a % minute == 0)
         snprintf(buf, len, "%s%" PRIu64 "m", sign, a / minute);
     else if (a >= 1000000000ULL)
-        snprintf(buf, len, "%s%.3gs", sign, (double)a / 1e9);
+        format_trimmed(buf, len, sign, (double)a / 1e9, "s");
     else if (a >= 1000000ULL)
-        snprintf(buf, len, "%s%.3gms", sign, (double)a / 1e6);
+        format_trimmed(buf, len, sign, (double)a / 1e6, "ms");
     else if (a >= 1000ULL)
-        snprintf(buf, len, "%s%.3gus", sign, (double)a / 1e3);
+        format_trimmed(buf, len, sign, (double)a / 1e3, "us");
     else
         snprintf(buf, len, "%s%" PRIu64 "ns", sign, a);
     return buf;
