@@ -95,7 +95,8 @@ static int find_preload(char *out, size_t len)
         char *slash = strrchr(exe, '/');
         if (slash)
             *slash = '\0';
-        const char *rel[] = {"", "/src/preload", "/../lib/faultline", "/../lib"};
+        /* next to the binary, in the build tree, installed relative to the binary */
+        const char *rel[] = {"", "/src/preload", "/../" FL_LIBDIR_REL, "/../lib/faultline"};
         for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
             snprintf(out, len, "%s%s/%s", exe, rel[i], FL_PRELOAD_NAME);
             if (file_exists(out))
