@@ -19,6 +19,7 @@ extern const char *arg_state_dir;              /* --state-dir, or NULL */
 
 int cmd_inject(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_help(int argc, char **argv);

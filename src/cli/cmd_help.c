@@ -121,6 +121,8 @@ int fl_help_topic(const char *topic)
         return cmd_status(2, argv);
     if (!strcmp(topic, "recover"))
         return cmd_recover(2, argv);
-    return fl_usage_error("help: no topic '%s' (expected rules, inject, ctl, status, recover)",
-                          topic);
+    if (!strcmp(topic, "proxy"))
+        return cmd_proxy(2, argv);
+    return fl_usage_error("help: no topic '%s' (expected rules, inject, ctl, proxy, status, "
+                          "recover)", topic);
 }

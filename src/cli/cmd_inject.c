@@ -400,7 +400,7 @@ static const struct option inject_options[] = {
 
 static int parse_inject(int argc, char **argv, struct inject_config *cfg)
 {
-    struct fl_err err;
+    struct fl_err err = {""}; /* read even when no parser filled it (--timeout 0s) */
     int opt;
     optind = 1;
     opterr = 0;

@@ -19,6 +19,7 @@ static const struct fl_cmd commands[] = {
     {"ctl", "switch the rules of a running inject and read their counters", cmd_ctl},
     {"help", "show help: faultline help [COMMAND|rules]", cmd_help},
     {"inject", "run a program with faults in its libc calls", cmd_inject},
+    {"proxy", "run a TCP chaos proxy with Toxiproxy's HTTP API", cmd_proxy},
     {"recover", "revert what runs that died left behind", cmd_recover},
     {"status", "list the faults that are active", cmd_status},
     {"version", "print the version", cmd_version},
@@ -110,6 +111,6 @@ int main(int argc, char **argv)
     for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
         if (strcmp(commands[c].name, argv[i]) == 0)
             return commands[c].run(argc - i, argv + i);
-    return fl_usage_error("unknown command '%s' (expected one of: ctl, help, inject, recover, "
-                          "status, version)", argv[i]);
+    return fl_usage_error("unknown command '%s' (expected one of: ctl, help, inject, proxy, "
+                          "recover, status, version)", argv[i]);
 }

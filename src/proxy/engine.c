@@ -1,0 +1,1146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.c - the proxy's data path: listeners, connections, links, toxic stages, all on one
+ * libuv loop.
+ *
+ * Why one thread: every proxy, toxic and connection is touched only here, so a toxic change
+ * from the API is applied between two callbacks, never under a lock that a blocked socket
+ * could hold (the reference server's recurring "API hangs while toxics are removed under
+ * traffic" bug class). Timers are uv timers; nothing sleeps.
+ *
+ * Division map: time and items | stages and chains | writer | connections | listeners and
+ * proxies | toxics | server.
+ *
+ * A connection's life:
+ *
+ *   ACCEPTED --getaddrinfo(upstream)--> RESOLVING --uv_tcp_connect--> CONNECTING
+ *       |                                   |                              |
+ *       |   (error, proxy stopped)          v                              v
+ *       +----------------------------> CLOSING <------------------- RUNNING (two links)
+ *                                         |        error, CLOSE/RESET item, both links done
+ *                                         v
+ *                                 freed after every handle's close callback (refs == 0)
+ *
+ * RUNNING guarantees both sockets are open and both links have a chain matching the proxy's
+ * toxics. CLOSING guarantees no callback touches the proxy again (the connection is already
+ * unlinked from it) and every queued item has been freed.
+ *
+ * Half-close: when a link's source reads EOF, an EOF item follows the data through the
+ * chain and the writer calls shutdown(SHUT_WR) on the destination after the queued writes.
+ * The connection closes once both directions have done that, or at the first error. The
+ * reference server closes both sockets at the first EOF instead, which loses the reply of a
+ * client that half-closes and waits (spec §5.1); this is a deliberate fix.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "prng.h"
+#include "proxy.h"
+
+struct fl_server {
+    uv_loop_t loop;
+    struct fl_prng prng;         /* the run's seed: toxicity rolls, jitter, slicer splits */
+    struct fl_proxy *proxies;
+    size_t n_proxies;
+    uint64_t next_toxic_id;
+    uv_signal_t sig_int, sig_term;
+    bool stopping;
+    void (*stop_hook)(void *);   /* api.c: stop taking requests before the loop winds down */
+    void *stop_arg;
+};
+
+struct fl_link {
+    struct fl_conn *conn;
+    enum fl_dir dir;
+    uv_stream_t *src, *dst;
+    struct fl_stage **stages;    /* one per toxic of this direction, by toxic id */
+    size_t n_stages;
+    size_t queued;               /* bytes allocated for items of this link (backpressure) */
+    bool reading;                /* uv_read_start is in effect */
+    bool paused;                 /* reading stopped by backpressure */
+    bool src_eof;                /* EOF read from the source */
+    bool shut_issued;            /* shutdown(SHUT_WR) requested on dst */
+    bool out_done;               /* ...and completed: this direction is finished */
+    bool close_after_shut;       /* a CLOSE item: close the connection once shut down */
+    uv_shutdown_t shut;
+};
+
+struct fl_conn {
+    struct fl_server *srv;
+    struct fl_proxy *proxy;      /* NULL once CLOSING */
+    struct fl_conn *prev, *next; /* proxy->conns */
+    uv_tcp_t client, server;
+    bool server_init;            /* server handle initialised (needs a close) */
+    bool running;                /* links set up */
+    bool closing;
+    int refs;                    /* handles and requests whose callbacks are still due */
+    uv_getaddrinfo_t gai;
+    uv_connect_t connect;
+    struct fl_link link[2];      /* [FL_UPSTREAM], [FL_DOWNSTREAM] */
+};
+
+struct write_req {
+    uv_write_t req;
+    struct fl_item *it;
+};
+
+static void conn_close(struct fl_conn *c, bool reset);
+static void stage_input(struct fl_link *l, size_t idx, struct fl_item *it);
+static void stage_arm(struct fl_stage *st);
+
+/* ---- time and items ------------------------------------------------------------------------ */
+
+uint64_t fl_now_ns(void) { return uv_hrtime(); }
+
+struct fl_item *fl_item_new(struct fl_link *link, enum fl_item_kind kind, size_t cap)
+{
+    struct fl_item *it = malloc(sizeof(*it) + cap);
+    if (!it)
+        return NULL;
+    memset(it, 0, sizeof(*it));
+    it->link = link;
+    it->kind = kind;
+    it->cap = cap;
+    it->ts_ns = fl_now_ns();
+    link->queued += cap + sizeof(*it);
+    return it;
+}
+
+static void link_maybe_resume(struct fl_link *l);
+
+void fl_item_free(struct fl_item *it)
+{
+    if (!it)
+        return;
+    struct fl_link *l = it->link;
+    l->queued -= it->cap + sizeof(*it);
+    free(it);
+    link_maybe_resume(l);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf);
+
+static void link_maybe_resume(struct fl_link *l)
+{
+    struct fl_conn *c = l->conn;
+    if (!l->paused || c->closing || l->src_eof || l->queued >= FL_LINK_LOW)
+        return;
+    l->paused = false;
+    if (uv_read_start(l->src, on_alloc, on_read) == 0)
+        l->reading = true;
+}
+
+/* ---- stages and chains --------------------------------------------------------------------- */
+
+uint64_t fl_stage_below(struct fl_stage *st, uint64_t bound)
+{
+    return bound ? fl_prng_below(&st->link->conn->srv->prng, bound) : 0;
+}
+
+void fl_stage_queue(struct fl_stage *st, struct fl_item *it, uint64_t release_ns)
+{
+    it->release_ns = release_ns;
+    it->next = NULL;
+    if (st->tail)
+        st->tail->next = it;
+    else
+        st->head = it;
+    st->tail = it;
+    stage_arm(st);
+}
+
+void fl_stage_set_deadline(struct fl_stage *st, uint64_t deadline_ns)
+{
+    st->deadline_ns = deadline_ns;
+    stage_arm(st);
+}
+
+void fl_stage_abort(struct fl_stage *st, bool reset) { conn_close(st->link->conn, reset); }
+
+/* Items due within this slack are released now: uv timers have millisecond resolution. */
+#define RELEASE_SLACK_NS 200000
+
+static size_t stage_index(struct fl_stage *st)
+{
+    struct fl_link *l = st->link;
+    for (size_t i = 0; i < l->n_stages; i++)
+        if (l->stages[i] == st)
+            return i;
+    return SIZE_MAX;
+}
+
+/* Pass on every due item, then arm the timer for the next release or deadline. */
+static void stage_pump(struct fl_stage *st)
+{
+    uint64_t now = fl_now_ns();
+    while (!st->dead && st->head && st->head->release_ns <= now + RELEASE_SLACK_NS) {
+        struct fl_item *it = st->head;
+        st->head = it->next;
+        if (!st->head)
+            st->tail = NULL;
+        it->next = NULL;
+        stage_input(st->link, stage_index(st) + 1, it);
+    }
+    if (!st->dead)
+        stage_arm(st);
+}
+
+static void on_stage_timer(uv_timer_t *t)
+{
+    struct fl_stage *st = t->data;
+    if (st->dead)
+        return;
+    if (st->deadline_ns && st->deadline_ns <= fl_now_ns() + RELEASE_SLACK_NS) {
+        st->deadline_ns = 0;
+        if (st->ops->on_deadline)
+            st->ops->on_deadline(st);
+        if (st->dead)
+            return;
+    }
+    stage_pump(st);
+}
+
+static void stage_arm(struct fl_stage *st)
+{
+    uv_timer_t *t = st->timer;
+    if (st->dead)
+        return;
+    uint64_t when = 0;
+    if (st->head)
+        when = st->head->release_ns;
+    if (st->deadline_ns && (!when || st->deadline_ns < when))
+        when = st->deadline_ns;
+    if (!when) {
+        uv_timer_stop(t);
+        return;
+    }
+    uint64_t now = fl_now_ns();
+    uint64_t ms = when > now ? (when - now + 999999) / 1000000 : 0;
+    uv_timer_start(t, on_stage_timer, ms, 0);
+}
+
+/* Hand an item to stage idx of the link, or to the writer past the last stage. */
+static void link_write(struct fl_link *l, struct fl_item *it);
+
+static void stage_input(struct fl_link *l, size_t idx, struct fl_item *it)
+{
+    if (l->conn->closing) {
+        fl_item_free(it);
+        return;
+    }
+    if (idx >= l->n_stages) {
+        link_write(l, it);
+        return;
+    }
+    struct fl_stage *st = l->stages[idx];
+    if (!st->active || (it->kind != FL_ITEM_DATA && it->kind != FL_ITEM_EOF)) {
+        /* Inactive stages pass through, but never ahead of items they still hold. */
+        if (st->head)
+            fl_stage_queue(st, it, 0);
+        else
+            stage_input(l, idx + 1, it);
+        return;
+    }
+    if (it->kind == FL_ITEM_DATA)
+        st->ops->on_data(st, it);
+    else if (st->ops->on_eof)
+        st->ops->on_eof(st, it);
+    else
+        fl_stage_queue(st, it, 0);
+    if (!st->dead && st->head)
+        stage_pump(st);
+}
+
+static void on_stage_closed(uv_handle_t *h)
+{
+    struct fl_stage *st = h->data;
+    struct fl_conn *c = st->link->conn;
+    free(h);
+    free(st);
+    if (--c->refs == 0)
+        free(c);
+}
+
+static void stage_free_queue(struct fl_stage *st)
+{
+    while (st->head) {
+        struct fl_item *it = st->head;
+        st->head = it->next;
+        fl_item_free(it);
+    }
+    st->tail = NULL;
+}
+
+/* Mark dead and close the timer; the memory goes in the close callback. */
+static void stage_retire(struct fl_stage *st)
+{
+    st->dead = true;
+    uv_timer_stop(st->timer);
+    uv_close((uv_handle_t *)st->timer, on_stage_closed);
+}
+
+static struct fl_stage *stage_new(struct fl_link *l, const struct fl_toxic *t)
+{
+    struct fl_conn *c = l->conn;
+    struct fl_stage *st = calloc(1, sizeof(*st));
+    uv_timer_t *timer = malloc(sizeof(*timer));
+    if (!st || !timer) {
+        free(st);
+        free(timer);
+        return NULL;
+    }
+    uv_timer_init(&c->srv->loop, timer);
+    timer->data = st;
+    c->refs++;
+    st->timer = timer;
+    st->ops = t->ops;
+    st->link = l;
+    st->toxic_id = t->id;
+    st->toxic_version = t->version;
+    memcpy(st->attr, t->attr, sizeof(st->attr));
+    /* Toxicity is decided once per link and stage start, as in the reference (spec §5.3). */
+    st->active = t->toxicity >= 1.0 || (t->toxicity > 0 && fl_prng_unit(&c->srv->prng) <
+                                                               t->toxicity);
+    return st;
+}
+
+/*
+ * Make the link's chain match the proxy's toxics for its direction. Stages whose toxic is
+ * unchanged are kept with their queues and timers; a changed or removed toxic's stage is
+ * retired and the items it held go on at once to the next stage (the in-flight chunk of an
+ * interrupted latency is sent right away, as in the reference). Since chains are ordered by
+ * toxic id, "the next stage" is the first new stage with a larger id, and retired stages are
+ * flushed from the last to the first, so older bytes always go downstream first. limit_data
+ * keeps its count across updates.
+ */
+static void link_rebuild(struct fl_link *l)
+{
+    struct fl_conn *c = l->conn;
+    struct fl_proxy *p = c->proxy;
+    struct fl_stage **old = l->stages;
+    size_t n_old = l->n_stages;
+    struct fl_stage **neu = calloc(p->n_toxics + 1, sizeof(*neu));
+    bool *kept = calloc(n_old + 1, sizeof(bool));
+    bool close_conn = false;
+    size_t n = 0;
+    if (!neu || !kept) {
+        free(neu);
+        free(kept);
+        conn_close(c, false);
+        return;
+    }
+    for (size_t i = 0; i < p->n_toxics; i++) {
+        struct fl_toxic *t = p->toxics[i];
+        if (t->dir != l->dir)
+            continue;
+        struct fl_stage *st = NULL;
+        int64_t carried = 0;
+        for (size_t j = 0; j < n_old; j++) {
+            if (old[j]->toxic_id != t->id)
+                continue;
+            if (old[j]->toxic_version == t->version) {
+                st = old[j];
+                kept[j] = true;
+            } else {
+                carried = old[j]->counter;
+            }
+        }
+        if (!st) {
+            st = stage_new(l, t);
+            if (!st) {
+                close_conn = true;
+                continue;
+            }
+            st->counter = carried;
+        }
+        neu[n++] = st;
+    }
+    l->stages = neu;
+    l->n_stages = n;
+    /* Start the new stages. */
+    for (size_t i = 0; i < n; i++) {
+        bool was_old = false;
+        for (size_t j = 0; j < n_old; j++)
+            if (old[j] == neu[i])
+                was_old = true;
+        if (!was_old && neu[i]->active && neu[i]->ops->on_start)
+            neu[i]->ops->on_start(neu[i]);
+    }
+    /* Retire what is gone, flushing its items forward, last stage first. */
+    for (size_t j = n_old; j-- > 0;) {
+        if (kept[j])
+            continue;
+        struct fl_stage *st = old[j];
+        if (c->closing) {
+            /* A flushed CLOSE/RESET ended the connection: neu is gone, drop the rest. */
+            stage_free_queue(st);
+            stage_retire(st);
+            continue;
+        }
+        bool removed = true;
+        for (size_t i = 0; i < p->n_toxics; i++)
+            if (p->toxics[i]->id == st->toxic_id)
+                removed = false;
+        /* The reference closes every connection a removed timeout toxic was attached to
+         * (spec §4, §6.8); clients' tests rely on it. */
+        if (removed && st->active && st->ops == &fl_toxic_timeout)
+            close_conn = true;
+        size_t next = 0;
+        while (next < n && neu[next]->toxic_id < st->toxic_id)
+            next++;
+        struct fl_item *it = st->head;
+        st->head = st->tail = NULL;
+        stage_retire(st);
+        while (it) {
+            struct fl_item *following = it->next;
+            it->next = NULL;
+            stage_input(l, next, it);
+            it = following;
+        }
+    }
+    free(old);
+    free(kept);
+    if (close_conn)
+        conn_close(c, false);
+}
+
+/* ---- writer -------------------------------------------------------------------------------- */
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct fl_conn *c = w->it->link->conn;
+    fl_item_free(w->it);
+    free(w);
+    if (status < 0 && !c->closing)
+        conn_close(c, status == UV_ECONNRESET);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct fl_link *l = req->data;
+    struct fl_conn *c = l->conn;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        conn_close(c, false);
+        return;
+    }
+    l->out_done = true;
+    if (l->close_after_shut || (c->link[0].out_done && c->link[1].out_done))
+        conn_close(c, false);
+}
+
+static void link_shutdown(struct fl_link *l)
+{
+    if (l->shut_issued)
+        return;
+    l->shut_issued = true;
+    l->shut.data = l;
+    if (uv_shutdown(&l->shut, l->dst, on_shutdown) < 0)
+        conn_close(l->conn, false);
+}
+
+static void link_write(struct fl_link *l, struct fl_item *it)
+{
+    struct fl_conn *c = l->conn;
+    switch (it->kind) {
+    case FL_ITEM_DATA: {
+        if (l->shut_issued || it->len == 0) {
+            fl_item_free(it);
+            return;
+        }
+        struct write_req *w = malloc(sizeof(*w));
+        if (!w) {
+            fl_item_free(it);
+            conn_close(c, false);
+            return;
+        }
+        w->it = it;
+        uv_buf_t buf = uv_buf_init(it->data, (unsigned)it->len);
+        if (uv_write(&w->req, l->dst, &buf, 1, on_write) < 0) {
+            free(w);
+            fl_item_free(it);
+            conn_close(c, false);
+        }
+        return;
+    }
+    case FL_ITEM_EOF:
+        fl_item_free(it);
+        link_shutdown(l);
+        return;
+    case FL_ITEM_CLOSE:
+        fl_item_free(it);
+        /* Stop taking data in both directions, flush what is written, then FIN both ways. */
+        for (int d = 0; d < 2; d++) {
+            if (c->link[d].reading)
+                uv_read_stop(c->link[d].src);
+            c->link[d].reading = false;
+            c->link[d].src_eof = true;
+        }
+        l->close_after_shut = true;
+        if (l->out_done)
+            conn_close(c, false);
+        else
+            link_shutdown(l);
+        return;
+    case FL_ITEM_RESET:
+        fl_item_free(it);
+        conn_close(c, true);
+        return;
+    }
+}
+
+/* ---- connections --------------------------------------------------------------------------- */
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    struct fl_conn *c = h->data;
+    if (--c->refs == 0)
+        free(c);
+}
+
+static void set_linger0(uv_tcp_t *h)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)h, &fd) == 0) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+}
+
+/* Enter CLOSING: unlink from the proxy, free every held item, close every handle. With reset,
+ * both sockets close with RST (SO_LINGER 0) instead of FIN. */
+static void conn_close(struct fl_conn *c, bool reset)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct fl_proxy *p = c->proxy;
+    if (p) {
+        if (c->prev)
+            c->prev->next = c->next;
+        else
+            p->conns = c->next;
+        if (c->next)
+            c->next->prev = c->prev;
+        c->proxy = NULL;
+    }
+    for (int d = 0; d < 2; d++) {
+        struct fl_link *l = &c->link[d];
+        for (size_t i = 0; i < l->n_stages; i++) {
+            stage_free_queue(l->stages[i]);
+            stage_retire(l->stages[i]);
+        }
+        free(l->stages);
+        l->stages = NULL;
+        l->n_stages = 0;
+        if (l->reading)
+            uv_read_stop(l->src);
+        l->reading = false;
+    }
+    if (reset) {
+        set_linger0(&c->client);
+        if (c->server_init)
+            set_linger0(&c->server);
+    }
+    uv_close((uv_handle_t *)&c->client, on_conn_handle_closed);
+    if (c->server_init)
+        uv_close((uv_handle_t *)&c->server, on_conn_handle_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    struct fl_conn *c = h->data;
+    struct fl_link *link = (uv_tcp_t *)h == &c->client ? &c->link[FL_UPSTREAM]
+                                                       : &c->link[FL_DOWNSTREAM];
+    struct fl_item *it = fl_item_new(link, FL_ITEM_DATA, FL_CHUNK_MAX);
+    *buf = it ? uv_buf_init(it->data, FL_CHUNK_MAX) : uv_buf_init(NULL, 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct fl_conn *c = s->data;
+    struct fl_link *l = (uv_tcp_t *)s == &c->client ? &c->link[FL_UPSTREAM]
+                                                    : &c->link[FL_DOWNSTREAM];
+    struct fl_item *it = buf->base ? (struct fl_item *)(buf->base - offsetof(struct fl_item,
+                                                                               data))
+                                   : NULL;
+    if (nread == 0 || c->closing) {
+        fl_item_free(it);
+        return;
+    }
+    if (nread == UV_ENOBUFS) {
+        conn_close(c, false);
+        return;
+    }
+    if (nread < 0) {
+        fl_item_free(it);
+        if (nread != UV_EOF) {
+            /* The peer reset or the socket failed: pass an abort on as an abort. */
+            conn_close(c, nread == UV_ECONNRESET);
+            return;
+        }
+        uv_read_stop(s);
+        l->reading = false;
+        l->src_eof = true;
+        struct fl_item *eof = fl_item_new(l, FL_ITEM_EOF, 0);
+        if (!eof) {
+            conn_close(c, false);
+            return;
+        }
+        stage_input(l, 0, eof);
+        return;
+    }
+    /* A short read keeps its 32 KiB buffer: shrink it so that small chunks held by a toxic
+     * are charged (and cost) what they hold. */
+    if ((size_t)nread < FL_CHUNK_MAX / 4) {
+        struct fl_item *small = fl_item_new(l, FL_ITEM_DATA, (size_t)nread);
+        if (small) {
+            memcpy(small->data, it->data, (size_t)nread);
+            small->ts_ns = it->ts_ns;
+            fl_item_free(it);
+            it = small;
+        }
+    }
+    it->len = (size_t)nread;
+    it->ts_ns = fl_now_ns();
+    stage_input(l, 0, it);
+    if (!c->closing && l->reading && l->queued > FL_LINK_HIGH) {
+        uv_read_stop(s);
+        l->reading = false;
+        l->paused = true;
+    }
+}
+
+static void link_init(struct fl_conn *c, enum fl_dir dir)
+{
+    struct fl_link *l = &c->link[dir];
+    l->conn = c;
+    l->dir = dir;
+    l->src = (uv_stream_t *)(dir == FL_UPSTREAM ? &c->client : &c->server);
+    l->dst = (uv_stream_t *)(dir == FL_UPSTREAM ? &c->server : &c->client);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct fl_conn *c = req->data;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        conn_close(c, false);
+        return;
+    }
+    uv_tcp_nodelay(&c->server, 1);
+    c->running = true;
+    for (int d = 0; d < 2; d++) {
+        link_rebuild(&c->link[d]);
+        if (c->closing)
+            return;
+    }
+    for (int d = 0; d < 2; d++) {
+        if (uv_read_start(c->link[d].src, on_alloc, on_read) < 0) {
+            conn_close(c, false);
+            return;
+        }
+        c->link[d].reading = true;
+    }
+}
+
+static int split_host_port(const char *addr, char *host, size_t hlen, char *port, size_t plen)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon)
+        return -1;
+    const char *h = addr;
+    size_t n = (size_t)(colon - addr);
+    if (n > 0 && addr[0] == '[') {
+        if (addr[n - 1] != ']')
+            return -1;
+        h = addr + 1;
+        n -= 2;
+    } else if (memchr(addr, ':', n)) {
+        return -2; /* too many colons */
+    }
+    if (n >= hlen || strlen(colon + 1) >= plen)
+        return -1;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    snprintf(port, plen, "%s", colon + 1);
+    return 0;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct fl_conn *c = req->data;
+    c->refs--;
+    if (c->closing || status < 0 || !res) {
+        if (res)
+            uv_freeaddrinfo(res);
+        if (!c->closing)
+            conn_close(c, false);
+        else if (c->refs == 0)
+            free(c);
+        return;
+    }
+    uv_tcp_init(&c->srv->loop, &c->server);
+    c->server.data = c;
+    c->server_init = true;
+    c->refs++;
+    c->connect.data = c;
+    int r = uv_tcp_connect(&c->connect, &c->server, res->ai_addr, on_connect);
+    uv_freeaddrinfo(res);
+    if (r < 0)
+        conn_close(c, false);
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    struct fl_proxy *p = listener->data;
+    if (status < 0 || !p)
+        return;
+    struct fl_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->srv = p->srv;
+    uv_tcp_init(&p->srv->loop, &c->client);
+    c->client.data = c;
+    c->refs = 1;
+    if (uv_accept(listener, (uv_stream_t *)&c->client) < 0) {
+        c->closing = true;
+        uv_close((uv_handle_t *)&c->client, on_conn_handle_closed);
+        return;
+    }
+    uv_tcp_nodelay(&c->client, 1);
+    c->proxy = p;
+    c->next = p->conns;
+    if (p->conns)
+        p->conns->prev = c;
+    p->conns = c;
+    link_init(c, FL_UPSTREAM);
+    link_init(c, FL_DOWNSTREAM);
+    /* The upstream is resolved again for every connection, as the reference does. */
+    char host[256], port[32];
+    if (split_host_port(p->upstream, host, sizeof(host), port, sizeof(port)) < 0) {
+        conn_close(c, false);
+        return;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    c->gai.data = c;
+    c->refs++;
+    if (uv_getaddrinfo(&p->srv->loop, &c->gai, on_resolved, host[0] ? host : "localhost",
+                       port, &hints) < 0) {
+        c->refs--;
+        conn_close(c, false);
+    }
+}
+
+/* ---- listeners and proxies ----------------------------------------------------------------- */
+
+static void lower_first(char *s)
+{
+    if (s[0] >= 'A' && s[0] <= 'Z')
+        s[0] = (char)(s[0] - 'A' + 'a');
+}
+
+/* Resolve a listen address the way Go's net.Listen reads it. "" and ":N" mean every
+ * interface, dual-stack ([::]). */
+static int resolve_listen(const char *listen, struct sockaddr_storage *ss, struct fl_err *err)
+{
+    char host[256], port[32];
+    const char *a = listen[0] ? listen : ":0";
+    int r = split_host_port(a, host, sizeof(host), port, sizeof(port));
+    if (r == -2)
+        return fl_err_set(err, EINVAL, "listen tcp: address %s: too many colons in address",
+                          a);
+    if (r < 0)
+        return fl_err_set(err, EINVAL, "listen tcp: address %s: missing port in address", a);
+    char *end;
+    long pn = strtol(port, &end, 10);
+    if (!port[0] || *end || pn < 0 || pn > 65535)
+        return fl_err_set(err, EINVAL, "listen tcp: address %s: invalid port", a);
+    memset(ss, 0, sizeof(*ss));
+    if (!host[0]) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_addr = in6addr_any;
+        s6->sin6_port = htons((uint16_t)pn);
+        return 0;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+        return fl_err_set(err, EINVAL, "listen tcp: lookup %s: no such host", host);
+    /* Prefer IPv4, as Go does for "localhost". */
+    struct addrinfo *pick = res;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        if (ai->ai_family == AF_INET) {
+            pick = ai;
+            break;
+        }
+    memcpy(ss, pick->ai_addr, pick->ai_addrlen);
+    if (ss->ss_family == AF_INET)
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)pn);
+    else
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)pn);
+    freeaddrinfo(res);
+    return 0;
+}
+
+static void format_addr(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+        snprintf(out, len, "%s:%u", ip, ntohs(s4->sin_port));
+    } else {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+        snprintf(out, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
+    }
+}
+
+int fl_proxy_same_listen(struct fl_proxy *p, const char *listen, bool *same, struct fl_err *err)
+{
+    if (!strcmp(listen, p->listen)) {
+        *same = true;
+        return 0;
+    }
+    struct sockaddr_storage ss;
+    int r = resolve_listen(listen, &ss, err);
+    if (r < 0)
+        return r;
+    char canon[128];
+    format_addr(&ss, canon, sizeof(canon));
+    *same = strcmp(canon, p->listen) == 0;
+    return 0;
+}
+
+static void on_listener_closed(uv_handle_t *h) { free(h); }
+
+int fl_proxy_start(struct fl_proxy *p, struct fl_err *err)
+{
+    if (p->listener)
+        return 0;
+    struct sockaddr_storage ss;
+    int r = resolve_listen(p->listen, &ss, err);
+    if (r < 0)
+        return r;
+    uv_tcp_t *h = malloc(sizeof(*h));
+    if (!h)
+        return fl_err_set(err, ENOMEM, "out of memory");
+    uv_tcp_init(&p->srv->loop, h);
+    h->data = p;
+    char want[128];
+    format_addr(&ss, want, sizeof(want));
+    r = uv_tcp_bind(h, (const struct sockaddr *)&ss, 0);
+    if (r == UV_EAFNOSUPPORT && ss.ss_family == AF_INET6 &&
+        IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr)) {
+        /* "Every interface" on a host without IPv6: fall back to 0.0.0.0. */
+        struct sockaddr_in any4 = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY),
+                                   .sin_port = ((struct sockaddr_in6 *)&ss)->sin6_port};
+        memset(&ss, 0, sizeof(ss));
+        memcpy(&ss, &any4, sizeof(any4));
+        format_addr(&ss, want, sizeof(want));
+        r = uv_tcp_bind(h, (const struct sockaddr *)&ss, 0);
+    }
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)h, 511, on_accept);
+    if (r < 0) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s", uv_strerror(r));
+        lower_first(msg);
+        h->data = NULL;
+        uv_close((uv_handle_t *)h, on_listener_closed);
+        return fl_err_set(err, -r, "listen tcp %s: bind: %s", want, msg);
+    }
+    int len = sizeof(ss);
+    uv_tcp_getsockname(h, (struct sockaddr *)&ss, &len);
+    char bound[128];
+    format_addr(&ss, bound, sizeof(bound));
+    char *copy = strdup(bound);
+    if (!copy) {
+        h->data = NULL;
+        uv_close((uv_handle_t *)h, on_listener_closed);
+        return fl_err_set(err, ENOMEM, "out of memory");
+    }
+    free(p->listen);
+    p->listen = copy;
+    p->listener = h;
+    p->enabled = true;
+    return 0;
+}
+
+static void proxy_close_conns(struct fl_proxy *p)
+{
+    while (p->conns)
+        conn_close(p->conns, false);
+}
+
+void fl_proxy_stop(struct fl_proxy *p)
+{
+    if (p->listener) {
+        uv_tcp_t *h = p->listener;
+        h->data = NULL;
+        uv_close((uv_handle_t *)h, on_listener_closed);
+        p->listener = NULL;
+    }
+    p->enabled = false;
+    proxy_close_conns(p);
+}
+
+struct fl_proxy *fl_proxy_find(struct fl_server *srv, const char *name)
+{
+    for (struct fl_proxy *p = srv->proxies; p; p = p->next)
+        if (!strcmp(p->name, name))
+            return p;
+    return NULL;
+}
+
+size_t fl_proxy_count(struct fl_server *srv) { return srv->n_proxies; }
+
+static int cmp_proxy(const void *a, const void *b)
+{
+    return strcmp((*(struct fl_proxy *const *)a)->name, (*(struct fl_proxy *const *)b)->name);
+}
+
+size_t fl_proxy_list(struct fl_server *srv, struct fl_proxy ***out)
+{
+    *out = NULL;
+    if (!srv->n_proxies)
+        return 0;
+    struct fl_proxy **v = malloc(srv->n_proxies * sizeof(*v));
+    if (!v)
+        return 0;
+    size_t n = 0;
+    for (struct fl_proxy *p = srv->proxies; p; p = p->next)
+        v[n++] = p;
+    qsort(v, n, sizeof(*v), cmp_proxy);
+    *out = v;
+    return n;
+}
+
+static void proxy_free(struct fl_proxy *p)
+{
+    for (size_t i = 0; i < p->n_toxics; i++)
+        fl_toxic_free(p->toxics[i]);
+    free(p->toxics);
+    free(p->name);
+    free(p->listen);
+    free(p->upstream);
+    free(p);
+}
+
+int fl_proxy_create(struct fl_server *srv, const char *name, const char *listen,
+                    const char *upstream, bool enabled, struct fl_proxy **out, struct fl_err *err)
+{
+    if (srv->n_proxies >= FL_PROXY_MAX)
+        return fl_err_set(err, ENOSPC, "too many proxies (at most %d)", FL_PROXY_MAX);
+    struct fl_proxy *p = calloc(1, sizeof(*p));
+    if (!p)
+        return fl_err_set(err, ENOMEM, "out of memory");
+    p->srv = srv;
+    p->name = strdup(name);
+    p->listen = strdup(listen ? listen : "");
+    p->upstream = strdup(upstream);
+    if (!p->name || !p->listen || !p->upstream) {
+        proxy_free(p);
+        return fl_err_set(err, ENOMEM, "out of memory");
+    }
+    if (enabled) {
+        int r = fl_proxy_start(p, err);
+        if (r < 0) {
+            proxy_free(p);
+            return r;
+        }
+    }
+    p->next = srv->proxies;
+    srv->proxies = p;
+    srv->n_proxies++;
+    *out = p;
+    return 0;
+}
+
+int fl_proxy_update(struct fl_proxy *p, const char *listen, const char *upstream, int enabled,
+                    struct fl_err *err)
+{
+    bool same_listen = true;
+    if (listen) {
+        /* Resolve before touching anything (as Toxiproxy 2.12 does). */
+        int r = fl_proxy_same_listen(p, listen, &same_listen, err);
+        if (r < 0)
+            return r;
+    }
+    bool same_upstream = !upstream || !strcmp(upstream, p->upstream);
+    bool want = enabled < 0 ? p->enabled : enabled != 0;
+    if (!same_listen || !same_upstream) {
+        char *nl = listen && !same_listen ? strdup(listen) : NULL;
+        char *nu = upstream && !same_upstream ? strdup(upstream) : NULL;
+        if ((listen && !same_listen && !nl) || (upstream && !same_upstream && !nu)) {
+            free(nl);
+            free(nu);
+            return fl_err_set(err, ENOMEM, "out of memory");
+        }
+        fl_proxy_stop(p);
+        if (nl) {
+            free(p->listen);
+            p->listen = nl;
+        }
+        if (nu) {
+            free(p->upstream);
+            p->upstream = nu;
+        }
+        return want ? fl_proxy_start(p, err) : 0;
+    }
+    if (want && !p->enabled)
+        return fl_proxy_start(p, err);
+    if (!want && p->enabled)
+        fl_proxy_stop(p);
+    return 0;
+}
+
+void fl_proxy_delete(struct fl_proxy *p)
+{
+    struct fl_server *srv = p->srv;
+    fl_proxy_stop(p);
+    for (struct fl_proxy **pp = &srv->proxies; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    srv->n_proxies--;
+    proxy_free(p);
+}
+
+/* ---- toxics -------------------------------------------------------------------------------- */
+
+void fl_toxic_free(struct fl_toxic *t)
+{
+    if (!t)
+        return;
+    free(t->name);
+    free(t->stream);
+    free(t);
+}
+
+struct fl_toxic *fl_toxic_find_in(struct fl_proxy *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_toxics; i++)
+        if (!strcmp(p->toxics[i]->name, name))
+            return p->toxics[i];
+    return NULL;
+}
+
+static void rebuild_dir(struct fl_proxy *p, enum fl_dir dir)
+{
+    /* conn_close unlinks from p->conns, so walk with the next pointer saved. */
+    struct fl_conn *c = p->conns;
+    while (c) {
+        struct fl_conn *next = c->next;
+        if (c->running && !c->closing)
+            link_rebuild(&c->link[dir]);
+        c = next;
+    }
+}
+
+int fl_toxic_add(struct fl_proxy *p, struct fl_toxic *t)
+{
+    if (p->n_toxics >= FL_TOXIC_MAX)
+        return -ENOSPC;
+    struct fl_toxic **v = realloc(p->toxics, (p->n_toxics + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    p->toxics = v;
+    t->id = ++p->srv->next_toxic_id;
+    t->version = 1;
+    v[p->n_toxics++] = t;
+    rebuild_dir(p, t->dir);
+    return 0;
+}
+
+void fl_toxic_changed(struct fl_proxy *p, struct fl_toxic *t)
+{
+    t->version++;
+    rebuild_dir(p, t->dir);
+}
+
+void fl_toxic_remove(struct fl_proxy *p, struct fl_toxic *t)
+{
+    for (size_t i = 0; i < p->n_toxics; i++)
+        if (p->toxics[i] == t) {
+            memmove(&p->toxics[i], &p->toxics[i + 1], (p->n_toxics - i - 1) * sizeof(t));
+            p->n_toxics--;
+            break;
+        }
+    rebuild_dir(p, t->dir);
+    fl_toxic_free(t);
+}
+
+/* ---- server -------------------------------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *h, int signum) { fl_server_request_stop(h->data); }
+
+struct fl_server *fl_server_new(uint64_t seed)
+{
+    struct fl_server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return NULL;
+    if (uv_loop_init(&srv->loop) < 0) {
+        free(srv);
+        return NULL;
+    }
+    fl_prng_seed(&srv->prng, seed);
+    /* Signals are caught from here on, so a SIGTERM right after start-up is graceful too. */
+    uv_signal_init(&srv->loop, &srv->sig_int);
+    uv_signal_init(&srv->loop, &srv->sig_term);
+    srv->sig_int.data = srv->sig_term.data = srv;
+    uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+    uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+    return srv;
+}
+
+void *fl_server_loop(struct fl_server *srv) { return &srv->loop; }
+
+void fl_server_set_stop_hook(struct fl_server *srv, void (*hook)(void *), void *arg)
+{
+    srv->stop_hook = hook;
+    srv->stop_arg = arg;
+}
+
+void fl_server_request_stop(struct fl_server *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    if (srv->stop_hook)
+        srv->stop_hook(srv->stop_arg);
+    while (srv->proxies)
+        fl_proxy_delete(srv->proxies);
+    uv_close((uv_handle_t *)&srv->sig_int, NULL);
+    uv_close((uv_handle_t *)&srv->sig_term, NULL);
+}
+
+int fl_server_run(struct fl_server *srv)
+{
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    return 0;
+}
+
+void fl_server_free(struct fl_server *srv)
+{
+    if (!srv)
+        return;
+    /* Not stopped through the loop (a start-up error): wind down here. */
+    fl_server_request_stop(srv);
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&srv->loop);
+    free(srv);
+}
