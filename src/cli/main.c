@@ -19,7 +19,7 @@ static const struct fl_cmd commands[] = {
     {"ctl", "switch the rules of a running inject and read their counters", cmd_ctl},
     {"help", "show help: faultline help [COMMAND|rules]", cmd_help},
     {"inject", "run a program with faults in its libc calls", cmd_inject},
-    {"proxy", "run a TCP chaos proxy with Toxiproxy's HTTP API", cmd_proxy},
+    {"proxy", "run or control a TCP chaos proxy with Toxiproxy's HTTP API", cmd_proxy},
     {"recover", "revert what runs that died left behind", cmd_recover},
     {"status", "list the faults that are active", cmd_status},
     {"version", "print the version", cmd_version},

@@ -20,7 +20,9 @@
  * threads after the loop has ended.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <float.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +40,8 @@
 
 #include <jansson.h>
 
+#include "api.h"
+#include "fl_config.h"
 #include "proxy.h"
 
 /* The Toxiproxy version whose API this server speaks; clients only print it. */
@@ -73,6 +78,8 @@ struct fl_api {
     pthread_cond_t cv;
     struct api_req *head, *tail; /* requests waiting for the loop (guarded by mu) */
     bool dead;               /* the loop no longer runs requests (guarded by mu) */
+    bool proxy_metrics;      /* --proxy-metrics: /metrics has the byte counters */
+    bool runtime_metrics;    /* --runtime-metrics: /metrics has process_* and faultline_* */
 };
 
 /* ---- replies ------------------------------------------------------------------------------- */
@@ -86,6 +93,26 @@ static void resp_set(struct api_resp *r, int status, const char *ctype, char *bo
     r->len = len;
 }
 
+/* A JSON string for a message that may not be valid UTF-8: jansson's syntax errors quote the
+ * input's bytes, and a message cut at its buffer's end can split a character. json_string()
+ * refuses those (the reply then had no "error" key: a fuzz-api finding), so such bytes become
+ * '?' instead. */
+static json_t *json_text(const char *msg)
+{
+    json_t *v = json_string(msg);
+    if (v)
+        return v;
+    char *copy = strdup(msg);
+    if (!copy)
+        return NULL;
+    for (char *c = copy; *c; c++)
+        if ((unsigned char)*c >= 0x80)
+            *c = '?';
+    v = json_string(copy);
+    free(copy);
+    return v;
+}
+
 /* The handlers' error shape: JSON body, text/plain type, trailing newline (spec §2.3). */
 static void resp_error(struct api_resp *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -97,7 +124,7 @@ static void resp_error(struct api_resp *r, int status, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     json_t *o = json_object();
-    json_object_set_new(o, "error", json_string(msg));
+    json_object_set_new(o, "error", json_text(msg));
     json_object_set_new(o, "status", json_integer(status));
     char *s = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -144,22 +171,22 @@ static const char *json_kind(const json_t *v)
     }
 }
 
-/* Decode the first JSON value of the body. On failure, fill r with Go's wording where it is
+/* Decode the first JSON value of a body. On failure, fill r with Go's wording where it is
  * known: an empty body is "EOF", a truncated one "unexpected EOF". */
-static json_t *decode_body(const struct api_req *q, struct api_resp *r)
+static json_t *decode_json(const char *body, size_t len, struct api_resp *r)
 {
     size_t i = 0;
-    while (i < q->len && strchr(" \t\r\n", q->body[i]))
+    while (i < len && memchr(" \t\r\n", body[i], 4))
         i++;
-    if (i == q->len) {
+    if (i == len) {
         resp_error(r, 400, "bad request body: EOF");
         return NULL;
     }
     json_error_t e;
-    json_t *v = json_loadb(q->body, q->len, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &e);
+    json_t *v = json_loadb(body, len, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &e);
     if (!v) {
-        size_t end = q->len;
-        while (end > 0 && strchr(" \t\r\n", q->body[end - 1]))
+        size_t end = len;
+        while (end > 0 && memchr(" \t\r\n", body[end - 1], 4))
             end--;
         if ((size_t)e.position >= end || strstr(e.text, "end of file"))
             resp_error(r, 400, "bad request body: unexpected EOF");
@@ -167,6 +194,11 @@ static json_t *decode_body(const struct api_req *q, struct api_resp *r)
             resp_error(r, 400, "bad request body: %s", e.text);
     }
     return v;
+}
+
+static json_t *decode_body(const struct api_req *q, struct api_resp *r)
+{
+    return decode_json(q->body, q->len, r);
 }
 
 /* Go matches object keys case-insensitively and lets the last occurrence win. */
@@ -227,7 +259,8 @@ static json_t *toxic_json(const struct fl_toxic *t)
     json_object_set_new(o, "stream", json_string(t->stream));
     /* Toxiproxy keeps toxicity as a float32 and Go prints 1 as 1, 0.5 as 0.5. */
     float f = (float)t->toxicity;
-    if (f == (float)(int64_t)f && f > -1e15f && f < 1e15f)
+    /* Range first: converting a float outside int64 is undefined (found by fuzz-api). */
+    if (f > -1e15f && f < 1e15f && f == (float)(int64_t)f)
         json_object_set_new(o, "toxicity", json_integer((json_int_t)f));
     else
         json_object_set_new(o, "toxicity", json_real(f));
@@ -287,27 +320,35 @@ static void h_proxies_get(struct fl_server *srv, struct api_resp *r)
     resp_json(r, 200, o);
 }
 
+/* A create body: an object with a non-empty name and upstream. false (and r filled) if not. */
+static bool proxy_create_parse(json_t *body, struct proxy_body *b, struct api_resp *r)
+{
+    if (!json_is_object(body)) {
+        resp_error(r, 400, "bad request body: json: cannot unmarshal %s into Go value of type "
+                   "toxiproxy.Proxy", json_kind(body));
+        return false;
+    }
+    if (!parse_proxy_body(body, b, r))
+        return false;
+    if (!b->name || !b->name[0]) {
+        resp_error(r, 400, "missing required field: name");
+        return false;
+    }
+    if (!b->upstream || !b->upstream[0]) {
+        resp_error(r, 400, "missing required field: upstream");
+        return false;
+    }
+    return true;
+}
+
 static void h_proxies_create(struct fl_server *srv, const struct api_req *q, struct api_resp *r)
 {
     json_t *body = decode_body(q, r);
     if (!body)
         return;
     struct proxy_body b;
-    if (!json_is_object(body)) {
-        resp_error(r, 400, "bad request body: json: cannot unmarshal %s into Go value of type "
-                   "toxiproxy.Proxy", json_kind(body));
+    if (!proxy_create_parse(body, &b, r))
         goto out;
-    }
-    if (!parse_proxy_body(body, &b, r))
-        goto out;
-    if (!b.name || !b.name[0]) {
-        resp_error(r, 400, "missing required field: name");
-        goto out;
-    }
-    if (!b.upstream || !b.upstream[0]) {
-        resp_error(r, 400, "missing required field: upstream");
-        goto out;
-    }
     if (fl_proxy_find(srv, b.name)) {
         resp_error(r, 409, "proxy already exists");
         goto out;
@@ -347,47 +388,62 @@ static void h_proxy_update(struct fl_proxy *p, const struct api_req *q, struct a
 static void populate_error(struct api_resp *r, int status, const char *msg, json_t *done)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "error", json_string(msg));
+    json_object_set_new(o, "error", json_text(msg));
     json_object_set_new(o, "status", json_integer(status));
     json_object_set_new(o, "proxies", json_array_size(done) ? json_incref(done) : json_null());
     resp_json(r, status, o);
 }
 
-/* /populate and --config: validate every element, then create or replace in order. */
-static void populate(struct fl_server *srv, json_t *body, struct api_resp *r)
+/* Step 1 of /populate: decode and validate every element before anything is touched. Returns
+ * the elements (n + 1 of them, pointing into body), or NULL with r filled. */
+static struct proxy_body *populate_parse(json_t *body, size_t *count, struct api_resp *r)
 {
     if (!json_is_array(body)) {
         resp_error(r, 400, "bad request body: json: cannot unmarshal %s into Go value of type "
                    "[]struct { toxiproxy.Proxy; Enabled *bool \"json:\\\"enabled\\\"\" }",
                    json_kind(body));
-        return;
+        return NULL;
     }
     size_t n = json_array_size(body);
     struct proxy_body *bs = calloc(n + 1, sizeof(*bs));
     if (!bs) {
         resp_error(r, 500, "out of memory");
-        return;
+        return NULL;
     }
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(body, i);
         if (!json_is_object(e)) {
             resp_error(r, 400, "bad request body: json: cannot unmarshal %s into Go value of "
                        "type toxiproxy.Proxy", json_kind(e));
-            goto out;
+            goto fail;
         }
         if (!parse_proxy_body(e, &bs[i], r))
-            goto out;
+            goto fail;
     }
     for (size_t i = 0; i < n; i++) {
         if (!bs[i].name || !bs[i].name[0]) {
             resp_error(r, 400, "missing required field: name at proxy %zu", i + 1);
-            goto out;
+            goto fail;
         }
         if (!bs[i].upstream || !bs[i].upstream[0]) {
             resp_error(r, 400, "missing required field: upstream at proxy %zu", i + 1);
-            goto out;
+            goto fail;
         }
     }
+    *count = n;
+    return bs;
+fail:
+    free(bs);
+    return NULL;
+}
+
+/* /populate and --config: validate every element, then create or replace in order. */
+static void populate(struct fl_server *srv, json_t *body, struct api_resp *r)
+{
+    size_t n = 0;
+    struct proxy_body *bs = populate_parse(body, &n, r);
+    if (!bs)
+        return;
     json_t *done = json_array();
     for (size_t i = 0; i < n; i++) {
         struct proxy_body *b = &bs[i];
@@ -480,7 +536,7 @@ static bool parse_attributes(json_t *a, struct fl_toxic *t, struct api_resp *r)
         return false;
     }
     /* Values the reference crashes or hangs on are refused here, naming the attribute. */
-    for (int i = 0; i < ops->n_attrs; i++)
+    for (int i = 0; i < ops->n_attrs; i++) {
         if (vals[i] < ops->attrs[i].min) {
             if (ops->attrs[i].min == 0)
                 resp_error(r, 400, "invalid attribute %s: must not be negative (got %lld)",
@@ -490,7 +546,12 @@ static bool parse_attributes(json_t *a, struct fl_toxic *t, struct api_resp *r)
                            ops->attrs[i].name, (long long)ops->attrs[i].min,
                            (long long)vals[i]);
             return false;
+        } else if (ops->attrs[i].max > ops->attrs[i].min && vals[i] > ops->attrs[i].max) {
+            resp_error(r, 400, "invalid attribute %s: must be at most %lld (got %lld)",
+                       ops->attrs[i].name, (long long)ops->attrs[i].max, (long long)vals[i]);
+            return false;
         }
+    }
     memcpy(t->attr, vals, sizeof(vals));
     return true;
 }
@@ -505,29 +566,36 @@ static bool get_toxicity(json_t *o, double *out, struct api_resp *r)
                    "ToxicWrapper.toxicity of type float32", json_kind(v));
         return false;
     }
-    *out = (float)json_number_value(v);
+    double d = json_number_value(v);
+    /* Go refuses a number a float32 cannot hold; converting it in C would be undefined (a
+     * fuzz-api finding: toxicity 7.7e52 became inf and broke the integer check on output). */
+    if (!(d >= -FLT_MAX && d <= FLT_MAX)) {
+        resp_error(r, 400, "bad request body: json: cannot unmarshal number %g into Go struct "
+                   "field ToxicWrapper.toxicity of type float32", d);
+        return false;
+    }
+    *out = (float)d;
     return true;
 }
 
-static void h_toxic_create(struct fl_proxy *p, const struct api_req *q, struct api_resp *r)
+/* Build a toxic from a create body, checking as the reference does and in its order: stream,
+ * default name, type, then (with p) the name conflict, then attributes. p may be NULL (the
+ * fuzz target), which skips the conflict check. NULL (and r filled) on any error. */
+static struct fl_toxic *toxic_from_json(struct fl_proxy *p, json_t *body, struct api_resp *r)
 {
-    json_t *body = decode_body(q, r);
     struct fl_toxic *t = NULL;
-    if (!body)
-        return;
     if (!json_is_object(body)) {
         resp_error(r, 400, "bad request body: json: cannot unmarshal %s into Go value of type "
                    "toxics.ToxicWrapper", json_kind(body));
-        goto out;
+        return NULL;
     }
-    /* Order as the reference: syntax, stream, default name, type, conflict, attributes. */
     const char *name = NULL, *type = NULL, *stream = NULL;
     double toxicity = 1.0;
     if (!get_string(body, "name", "ToxicWrapper", &name, r) ||
         !get_string(body, "type", "ToxicWrapper", &type, r) ||
         !get_string(body, "stream", "ToxicWrapper", &stream, r) ||
         !get_toxicity(body, &toxicity, r))
-        goto out;
+        return NULL;
     if (!stream)
         stream = "downstream";
     enum fl_dir dir;
@@ -537,17 +605,17 @@ static void h_toxic_create(struct fl_proxy *p, const struct api_req *q, struct a
         dir = FL_DOWNSTREAM;
     else {
         resp_error(r, 400, "stream was invalid, can be either upstream or downstream");
-        goto out;
+        return NULL;
     }
     const struct fl_toxic_ops *ops = type ? fl_toxic_find(type) : NULL;
     if (!ops) {
         resp_error(r, 400, "invalid toxic type");
-        goto out;
+        return NULL;
     }
     t = calloc(1, sizeof(*t));
     if (!t) {
         resp_error(r, 500, "out of memory");
-        goto out;
+        return NULL;
     }
     t->ops = ops;
     t->dir = dir;
@@ -563,26 +631,47 @@ static void h_toxic_create(struct fl_proxy *p, const struct api_req *q, struct a
     }
     if (!t->stream || !t->name) {
         resp_error(r, 500, "out of memory");
-        goto out;
+        goto fail;
     }
-    if (fl_toxic_find_in(p, t->name)) {
+    if (p && fl_toxic_find_in(p, t->name)) {
         resp_error(r, 409, "toxic already exists");
-        goto out;
+        goto fail;
     }
+    for (int i = 0; i < ops->n_attrs; i++) /* extension toxics' defaults (toxic.h) */
+        t->attr[i] = ops->attrs[i].def;
     if (!parse_attributes(ci_get(body, "attributes"), t, r))
-        goto out;
+        goto fail;
+    return t;
+fail:
+    fl_toxic_free(t);
+    return NULL;
+}
+
+/* Create a toxic on p from a decoded body; r gets the reply (200 and the toxic on success). */
+static bool toxic_create(struct fl_proxy *p, json_t *body, struct api_resp *r)
+{
+    struct fl_toxic *t = toxic_from_json(p, body, r);
+    if (!t)
+        return false;
     int rc = fl_toxic_add(p, t);
     if (rc < 0) {
         if (rc == -ENOSPC)
             resp_error(r, 400, "too many toxics (at most %d per proxy)", FL_TOXIC_MAX);
         else
             resp_error(r, 500, "out of memory");
-        goto out;
+        fl_toxic_free(t);
+        return false;
     }
     resp_json(r, 200, toxic_json(t));
-    t = NULL;
-out:
-    fl_toxic_free(t);
+    return true;
+}
+
+static void h_toxic_create(struct fl_proxy *p, const struct api_req *q, struct api_resp *r)
+{
+    json_t *body = decode_body(q, r);
+    if (!body)
+        return;
+    toxic_create(p, body, r);
     json_decref(body);
 }
 
@@ -611,6 +700,144 @@ out:
     json_decref(body);
 }
 
+/* ---- /metrics ------------------------------------------------------------------------------ */
+
+/* A growing text buffer for the Prometheus exposition; on allocation failure it stays short and
+ * the reply says so with a 500. */
+struct textbuf {
+    char *s;
+    size_t len, cap;
+    bool oom;
+};
+
+static void tb_printf(struct textbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void tb_printf(struct textbuf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = b->oom ? -1 : vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0,
+                                         fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if (b->s && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *ns = realloc(b->s, cap);
+        if (!ns) {
+            b->oom = true;
+            return;
+        }
+        b->s = ns;
+        b->cap = cap;
+    }
+}
+
+/* The process collector's metrics, under the names Prometheus client libraries use, read from
+ * /proc/self. Go's go_* collectors have no counterpart in a C program and are left out. */
+static void runtime_metrics(struct fl_server *srv, struct textbuf *b)
+{
+    long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/stat", "r");
+    char line[1024];
+    if (f && fgets(line, sizeof(line), f)) {
+        /* Fields after the command (which may hold spaces): skip to the last ')'. */
+        char *p = strrchr(line, ')');
+        unsigned long utime = 0, stime = 0, vsize = 0;
+        unsigned long long start = 0;
+        long rss = 0, threads = 0;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d "
+                        "%*d %*d %ld %*d %llu %lu %ld", &utime, &stime, &threads, &start,
+                        &vsize, &rss) == 6 && tick > 0) {
+            double boot = 0;
+            FILE *st = fopen("/proc/stat", "r");
+            char l2[256];
+            while (st && fgets(l2, sizeof(l2), st))
+                if (!strncmp(l2, "btime ", 6))
+                    boot = strtod(l2 + 6, NULL);
+            if (st)
+                fclose(st);
+            tb_printf(b, "# HELP process_cpu_seconds_total Total user and system CPU time spent "
+                      "in seconds.\n# TYPE process_cpu_seconds_total counter\n"
+                      "process_cpu_seconds_total %g\n", (double)(utime + stime) / (double)tick);
+            tb_printf(b, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                      "# TYPE process_resident_memory_bytes gauge\n"
+                      "process_resident_memory_bytes %lld\n", (long long)rss * page);
+            tb_printf(b, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+                      "# TYPE process_virtual_memory_bytes gauge\n"
+                      "process_virtual_memory_bytes %lu\n", vsize);
+            tb_printf(b, "# HELP process_start_time_seconds Start time of the process since "
+                      "unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\n"
+                      "process_start_time_seconds %.2f\n", boot + (double)start / (double)tick);
+            tb_printf(b, "# HELP process_threads Number of OS threads in the process.\n"
+                      "# TYPE process_threads gauge\nprocess_threads %ld\n", threads);
+        }
+    }
+    if (f)
+        fclose(f);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+        tb_printf(b, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+                  "# TYPE process_max_fds gauge\nprocess_max_fds %llu\n",
+                  (unsigned long long)rl.rlim_cur);
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        long n = -1; /* the directory's own descriptor */
+        while (readdir(d))
+            n++;
+        closedir(d);
+        tb_printf(b, "# HELP process_open_fds Number of open file descriptors.\n"
+                  "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n", n - 2);
+    }
+    /* In place of go_build_info: what is running, and how much it holds. */
+    tb_printf(b, "# HELP faultline_build_info Build information about faultline.\n"
+              "# TYPE faultline_build_info gauge\n"
+              "faultline_build_info{version=\"%s\",toxiproxy_api=\"%s\"} 1\n", FL_VERSION,
+              API_COMPAT_VERSION);
+    struct fl_proxy **v;
+    size_t n = fl_proxy_list(srv, &v), toxics = 0;
+    for (size_t i = 0; i < n; i++)
+        toxics += v[i]->n_toxics;
+    free(v);
+    tb_printf(b, "# HELP faultline_proxy_proxies Number of proxies.\n"
+              "# TYPE faultline_proxy_proxies gauge\nfaultline_proxy_proxies %zu\n", n);
+    tb_printf(b, "# HELP faultline_proxy_toxics Number of toxics over all proxies.\n"
+              "# TYPE faultline_proxy_toxics gauge\nfaultline_proxy_toxics %zu\n", toxics);
+}
+
+static void metrics(struct fl_api *api, struct api_resp *r)
+{
+    struct textbuf b = {0};
+    if (api->proxy_metrics) {
+        /* The names and labels of the reference. The engine does not count bytes per link
+         * yet (proxy.h exposes no counters), so the families are declared with no samples;
+         * a Prometheus scrape of them is valid and simply empty. */
+        tb_printf(&b, "# HELP toxiproxy_proxy_received_bytes_total The total bytes received "
+                  "from the source.\n# TYPE toxiproxy_proxy_received_bytes_total counter\n");
+        tb_printf(&b, "# HELP toxiproxy_proxy_sent_bytes_total The total bytes sent to the "
+                  "destination.\n# TYPE toxiproxy_proxy_sent_bytes_total counter\n");
+    }
+    if (api->runtime_metrics)
+        runtime_metrics(api->srv, &b);
+    tb_printf(&b, "# HELP promhttp_metric_handler_errors_total Total number of internal errors "
+              "encountered by the promhttp metric handler.\n"
+              "# TYPE promhttp_metric_handler_errors_total counter\n"
+              "promhttp_metric_handler_errors_total{cause=\"encoding\"} 0\n"
+              "promhttp_metric_handler_errors_total{cause=\"gathering\"} 0\n");
+    if (b.oom) {
+        free(b.s);
+        resp_error(r, 500, "out of memory");
+        return;
+    }
+    resp_set(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.s, b.len);
+}
+
 /* ---- routing ------------------------------------------------------------------------------- */
 
 enum route {
@@ -622,11 +849,12 @@ enum route {
     R_PROXY,
     R_TOXICS,
     R_TOXIC,
+    R_METRICS,
 };
 
 /* Split /a/b/c into at most 4 segments; an empty segment (trailing slash, //) matches nothing,
  * as with the reference's router. */
-static enum route route_of(char *path, char **seg)
+static enum route route_of(const struct fl_api *api, char *path, char **seg)
 {
     int n = 0;
     if (path[0] != '/')
@@ -651,6 +879,9 @@ static enum route route_of(char *path, char **seg)
         return R_RESET;
     if (n == 1 && !strcmp(seg[0], "version"))
         return R_VERSION;
+    /* As the reference: the route exists only when a metrics flag was given. */
+    if (n == 1 && !strcmp(seg[0], "metrics") && (api->proxy_metrics || api->runtime_metrics))
+        return R_METRICS;
     if (n >= 2 && strcmp(seg[0], "proxies"))
         return R_NONE;
     if (n == 2)
@@ -675,6 +906,8 @@ static bool method_allowed(enum route rt, const char *m)
         return post;
     case R_VERSION:
         return get;
+    case R_METRICS:
+        return true;
     case R_PROXY:
     case R_TOXIC:
         return get || post || patch || del;
@@ -684,11 +917,12 @@ static bool method_allowed(enum route rt, const char *m)
 }
 
 /* Run one request (loop thread). */
-static void api_execute(struct fl_server *srv, struct api_req *q)
+static void api_execute(struct fl_api *api, struct api_req *q)
 {
+    struct fl_server *srv = api->srv;
     struct api_resp *r = &q->resp;
     char *seg[5] = {0};
-    enum route rt = route_of(q->path, seg);
+    enum route rt = route_of(api, q->path, seg);
     if (rt == R_NONE) {
         resp_set(r, 404, "text/plain; charset=utf-8", strdup("404 page not found\n"), 19);
         return;
@@ -724,6 +958,9 @@ static void api_execute(struct fl_server *srv, struct api_req *q)
     }
     case R_RESET:
         h_reset(srv, r);
+        return;
+    case R_METRICS:
+        metrics(api, r);
         return;
     case R_VERSION: {
         const char *v = "{\"version\": \"" API_COMPAT_VERSION "\"}\n";
@@ -785,7 +1022,7 @@ static void on_async(uv_async_t *h)
         pthread_mutex_unlock(&api->mu);
         if (!q)
             return;
-        api_execute(api->srv, q);
+        api_execute(api, q);
         pthread_mutex_lock(&api->mu);
         q->done = true;
         pthread_cond_broadcast(&api->cv);
@@ -986,6 +1223,13 @@ struct fl_api *fl_api_start(struct fl_server *srv, const char *host, int port, i
     return api;
 }
 
+void fl_api_set_metrics(struct fl_api *api, bool proxy_metrics, bool runtime_metrics)
+{
+    /* Before the loop runs (cmd_proxy), so no request can be reading these yet. */
+    api->proxy_metrics = proxy_metrics;
+    api->runtime_metrics = runtime_metrics;
+}
+
 void fl_api_free(struct fl_api *api)
 {
     if (!api)
@@ -994,6 +1238,60 @@ void fl_api_free(struct fl_api *api)
     pthread_mutex_destroy(&api->mu);
     pthread_cond_destroy(&api->cv);
     free(api);
+}
+
+/* The message of an error reply, without the "bad request body: " prefix that only makes sense
+ * for an HTTP request. */
+static const char *resp_message(const struct api_resp *r, json_t **holder)
+{
+    *holder = r->body ? json_loadb(r->body, r->len, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+    const char *msg = *holder ? json_string_value(json_object_get(*holder, "error")) : NULL;
+    const char *prefix = "bad request body: ";
+    if (msg && !strncmp(msg, prefix, strlen(prefix)))
+        msg += strlen(prefix);
+    return msg ? msg : "cannot apply";
+}
+
+/* faultline's extension to the populate format, for --config only: a proxy element may carry
+ * "toxics", an array of toxic create bodies, created in order once every proxy exists.
+ * Toxiproxy ignores that key (and so does POST /populate here, for compatibility). */
+static int config_toxics(struct fl_server *srv, const char *path, json_t *body,
+                         struct fl_err *err)
+{
+    for (size_t i = 0; i < json_array_size(body); i++) {
+        json_t *e = json_array_get(body, i);
+        json_t *list = ci_get(e, "toxics");
+        const char *pname = json_string_value(ci_get(e, "name"));
+        if (!list || json_is_null(list))
+            continue;
+        if (!json_is_array(list))
+            return fl_err_set(err, EINVAL, "%s: proxy %s: \"toxics\" must be an array of "
+                              "toxics (got %s)", path, pname, json_kind(list));
+        struct fl_proxy *p = fl_proxy_find(srv, pname);
+        for (size_t j = 0; p && j < json_array_size(list); j++) {
+            json_t *tb = json_array_get(list, j);
+            struct api_resp r = {0};
+            if (toxic_create(p, tb, &r)) {
+                free(r.body);
+                continue;
+            }
+            json_t *holder;
+            const char *msg = resp_message(&r, &holder);
+            const char *tname = json_is_object(tb) ? json_string_value(ci_get(tb, "name")) : NULL;
+            const char *ttype = json_is_object(tb) ? json_string_value(ci_get(tb, "type")) : NULL;
+            if (tname && tname[0])
+                fl_err_set(err, EINVAL, "%s: proxy %s: toxic %s: %s", path, pname, tname, msg);
+            else if (ttype)
+                fl_err_set(err, EINVAL, "%s: proxy %s: toxic %zu (type %s): %s", path, pname,
+                           j + 1, ttype, msg);
+            else
+                fl_err_set(err, EINVAL, "%s: proxy %s: toxic %zu: %s", path, pname, j + 1, msg);
+            json_decref(holder);
+            free(r.body);
+            return -EINVAL;
+        }
+    }
+    return 0;
 }
 
 int fl_api_load_config(struct fl_server *srv, const char *path, struct fl_err *err)
@@ -1007,17 +1305,75 @@ int fl_api_load_config(struct fl_server *srv, const char *path, struct fl_err *e
     }
     struct api_resp r = {0};
     populate(srv, body, &r);
-    json_decref(body);
     int rc = 0;
     if (r.status != 201) {
-        json_t *o = r.body ? json_loadb(r.body, r.len, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
-        const char *msg = o ? json_string_value(json_object_get(o, "error")) : NULL;
-        const char *prefix = "bad request body: ";
-        if (msg && !strncmp(msg, prefix, strlen(prefix)))
-            msg += strlen(prefix);
-        rc = fl_err_set(err, EINVAL, "%s: %s", path, msg ? msg : "cannot apply");
-        json_decref(o);
+        json_t *holder;
+        rc = fl_err_set(err, EINVAL, "%s: %s", path, resp_message(&r, &holder));
+        json_decref(holder);
+    } else {
+        rc = config_toxics(srv, path, body, err);
     }
+    json_decref(body);
     free(r.body);
     return rc;
+}
+
+/* ---- request decoding without a server (fuzz/fuzz-api.c) ------------------------------------ */
+
+int fl_api_check_body(enum fl_api_body kind, const char *data, size_t len, char **reply,
+                      size_t *reply_len)
+{
+    struct api_resp r = {0};
+    json_t *body = decode_json(data, len, &r);
+    if (body) {
+        struct proxy_body b;
+        switch (kind) {
+        case FL_API_PROXY_CREATE:
+            if (proxy_create_parse(body, &b, &r))
+                resp_empty(&r, 201);
+            break;
+        case FL_API_PROXY_UPDATE:
+            if (!json_is_object(body))
+                resp_error(&r, 400, "bad request body: json: cannot unmarshal %s into Go value "
+                           "of type toxiproxy.Proxy", json_kind(body));
+            else if (parse_proxy_body(body, &b, &r))
+                resp_empty(&r, 200);
+            break;
+        case FL_API_TOXIC_CREATE: {
+            struct fl_toxic *t = toxic_from_json(NULL, body, &r);
+            if (t)
+                resp_json(&r, 200, toxic_json(t));
+            fl_toxic_free(t);
+            break;
+        }
+        case FL_API_TOXIC_UPDATE: {
+            /* The merge h_toxic_update does, onto a fresh latency toxic. */
+            struct fl_toxic t = {.name = (char *)"l", .stream = (char *)"downstream",
+                                 .dir = FL_DOWNSTREAM, .ops = fl_toxic_find("latency"),
+                                 .toxicity = 1.0};
+            double toxicity = t.toxicity;
+            if (!json_is_object(body))
+                resp_error(&r, 400, "bad request body: json: cannot unmarshal %s into Go value "
+                           "of type toxics.ToxicWrapper", json_kind(body));
+            else if (t.ops && get_toxicity(body, &toxicity, &r) &&
+                     parse_attributes(ci_get(body, "attributes"), &t, &r)) {
+                t.toxicity = toxicity;
+                resp_json(&r, 200, toxic_json(&t));
+            }
+            break;
+        }
+        case FL_API_POPULATE: {
+            size_t n = 0;
+            struct proxy_body *bs = populate_parse(body, &n, &r);
+            if (bs)
+                resp_empty(&r, 201);
+            free(bs);
+            break;
+        }
+        }
+        json_decref(body);
+    }
+    *reply = r.body;
+    *reply_len = r.len;
+    return r.status;
 }

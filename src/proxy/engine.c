@@ -82,6 +82,8 @@ struct fl_conn {
     int refs;                    /* handles and requests whose callbacks are still due */
     uv_getaddrinfo_t gai;
     uv_connect_t connect;
+    uv_timer_t open_timer;       /* slow_open: the delayed dial */
+    bool open_timer_init;
     struct fl_link link[2];      /* [FL_UPSTREAM], [FL_DOWNSTREAM] */
 };
 
@@ -142,6 +144,13 @@ static void link_maybe_resume(struct fl_link *l)
 uint64_t fl_stage_below(struct fl_stage *st, uint64_t bound)
 {
     return bound ? fl_prng_below(&st->link->conn->srv->prng, bound) : 0;
+}
+
+bool fl_stage_upstream(const struct fl_stage *st) { return st->link->dir == FL_UPSTREAM; }
+
+uint64_t fl_server_below(struct fl_server *srv, uint64_t bound)
+{
+    return bound ? fl_prng_below(&srv->prng, bound) : 0;
 }
 
 void fl_stage_queue(struct fl_stage *st, struct fl_item *it, uint64_t release_ns)
@@ -213,8 +222,10 @@ static void stage_arm(struct fl_stage *st)
     if (st->dead)
         return;
     uint64_t when = 0;
+    /* A due item (release 0) queued outside stage_input, e.g. from another link's callback,
+     * still needs the timer to be pumped: arm it for "now". */
     if (st->head)
-        when = st->head->release_ns;
+        when = st->head->release_ns ? st->head->release_ns : 1;
     if (st->deadline_ns && (!when || st->deadline_ns < when))
         when = st->deadline_ns;
     if (!when) {
@@ -227,7 +238,7 @@ static void stage_arm(struct fl_stage *st)
 }
 
 /* Hand an item to stage idx of the link, or to the writer past the last stage. */
-static void link_write(struct fl_link *l, struct fl_item *it);
+static void link_write(struct fl_link *l, struct fl_item *it, bool notify);
 
 static void stage_input(struct fl_link *l, size_t idx, struct fl_item *it)
 {
@@ -236,7 +247,7 @@ static void stage_input(struct fl_link *l, size_t idx, struct fl_item *it)
         return;
     }
     if (idx >= l->n_stages) {
-        link_write(l, it);
+        link_write(l, it, true);
         return;
     }
     struct fl_stage *st = l->stages[idx];
@@ -263,6 +274,7 @@ static void on_stage_closed(uv_handle_t *h)
     struct fl_stage *st = h->data;
     struct fl_conn *c = st->link->conn;
     free(h);
+    free(st->priv);
     free(st);
     if (--c->refs == 0)
         free(c);
@@ -378,6 +390,8 @@ static void link_rebuild(struct fl_link *l)
         if (kept[j])
             continue;
         struct fl_stage *st = old[j];
+        if (st->ops->on_retire)
+            st->ops->on_retire(st);
         if (c->closing) {
             /* A flushed CLOSE/RESET ended the connection: neu is gone, drop the rest. */
             stage_free_queue(st);
@@ -448,7 +462,35 @@ static void link_shutdown(struct fl_link *l)
         conn_close(l->conn, false);
 }
 
-static void link_write(struct fl_link *l, struct fl_item *it)
+/* Tell the opposite link's active stages about an item handed to this link's writer. */
+static void link_notify_peers(struct fl_link *l, const struct fl_item *it)
+{
+    struct fl_conn *c = l->conn;
+    struct fl_link *o = &c->link[l->dir == FL_UPSTREAM ? FL_DOWNSTREAM : FL_UPSTREAM];
+    for (size_t i = 0; i < o->n_stages && !c->closing; i++) {
+        struct fl_stage *st = o->stages[i];
+        if (st->active && !st->dead && st->ops->on_peer_write)
+            st->ops->on_peer_write(st, it);
+    }
+}
+
+void fl_stage_inject(struct fl_stage *st, const char *data, size_t len)
+{
+    struct fl_conn *c = st->link->conn;
+    struct fl_link *o = &c->link[st->link->dir == FL_UPSTREAM ? FL_DOWNSTREAM : FL_UPSTREAM];
+    if (c->closing || !len)
+        return;
+    struct fl_item *it = fl_item_new(o, FL_ITEM_DATA, len);
+    if (!it) {
+        conn_close(c, false);
+        return;
+    }
+    memcpy(it->data, data, len);
+    it->len = len;
+    link_write(o, it, false);
+}
+
+static void link_write(struct fl_link *l, struct fl_item *it, bool notify)
 {
     struct fl_conn *c = l->conn;
     switch (it->kind) {
@@ -469,10 +511,20 @@ static void link_write(struct fl_link *l, struct fl_item *it)
             free(w);
             fl_item_free(it);
             conn_close(c, false);
+            return;
         }
+        /* The write callback never runs synchronously, so the item is still ours to show. */
+        if (notify)
+            link_notify_peers(l, it);
         return;
     }
     case FL_ITEM_EOF:
+        if (notify)
+            link_notify_peers(l, it);
+        if (c->closing) {
+            fl_item_free(it);
+            return;
+        }
         fl_item_free(it);
         link_shutdown(l);
         return;
@@ -536,6 +588,8 @@ static void conn_close(struct fl_conn *c, bool reset)
     for (int d = 0; d < 2; d++) {
         struct fl_link *l = &c->link[d];
         for (size_t i = 0; i < l->n_stages; i++) {
+            if (l->stages[i]->ops->on_retire)
+                l->stages[i]->ops->on_retire(l->stages[i]);
             stage_free_queue(l->stages[i]);
             stage_retire(l->stages[i]);
         }
@@ -545,6 +599,10 @@ static void conn_close(struct fl_conn *c, bool reset)
         if (l->reading)
             uv_read_stop(l->src);
         l->reading = false;
+    }
+    if (c->open_timer_init) {
+        uv_timer_stop(&c->open_timer);
+        uv_close((uv_handle_t *)&c->open_timer, on_conn_handle_closed);
     }
     if (reset) {
         set_linger0(&c->client);
@@ -701,6 +759,15 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         conn_close(c, false);
 }
 
+static void conn_dial(struct fl_conn *c);
+
+static void on_open_timer(uv_timer_t *t)
+{
+    struct fl_conn *c = t->data;
+    if (!c->closing && c->proxy)
+        conn_dial(c);
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     struct fl_proxy *p = listener->data;
@@ -726,6 +793,37 @@ static void on_accept(uv_stream_t *listener, int status)
     p->conns = c;
     link_init(c, FL_UPSTREAM);
     link_init(c, FL_DOWNSTREAM);
+    /* Connection-setup toxics (refuse, slow_open) decide before anything is dialled; their
+     * toxicity is rolled here, once per connection, from the seeded generator. */
+    uint64_t delay_ms = 0;
+    for (size_t i = 0; i < p->n_toxics; i++) {
+        struct fl_toxic *t = p->toxics[i];
+        if (!t->ops->on_accept)
+            continue;
+        if (!(t->toxicity >= 1.0 || (t->toxicity > 0 && fl_prng_unit(&p->srv->prng) <
+                                                           t->toxicity)))
+            continue;
+        enum fl_accept_verdict v = t->ops->on_accept(t->attr, p->srv, &delay_ms);
+        if (v != FL_ACCEPT_GO) {
+            conn_close(c, v == FL_ACCEPT_RESET);
+            return;
+        }
+    }
+    if (delay_ms > 0) {
+        uv_timer_init(&p->srv->loop, &c->open_timer);
+        c->open_timer.data = c;
+        c->open_timer_init = true;
+        c->refs++;
+        uv_timer_start(&c->open_timer, on_open_timer, delay_ms, 0);
+        return;
+    }
+    conn_dial(c);
+}
+
+/* Resolve the upstream and connect to it. */
+static void conn_dial(struct fl_conn *c)
+{
+    struct fl_proxy *p = c->proxy;
     /* The upstream is resolved again for every connection, as the reference does. */
     char host[256], port[32];
     if (split_host_port(p->upstream, host, sizeof(host), port, sizeof(port)) < 0) {

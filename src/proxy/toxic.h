@@ -27,6 +27,7 @@
 
 struct fl_stage;
 struct fl_link;
+struct fl_server;
 
 enum fl_item_kind {
     FL_ITEM_DATA,  /* bytes to forward */
@@ -51,6 +52,15 @@ struct fl_item {
 struct fl_toxic_attr {
     const char *name;        /* JSON key, also the output order */
     int64_t min;             /* smallest accepted value */
+    int64_t def;             /* value when the client omits it (extension toxics; 0 otherwise) */
+    int64_t max;             /* largest accepted value; max <= min means no bound */
+};
+
+/* What a connection-setup hook decides for a new connection (refuse, slow_open). */
+enum fl_accept_verdict {
+    FL_ACCEPT_GO,            /* dial the upstream (after *delay_ms, which hooks add to) */
+    FL_ACCEPT_CLOSE,         /* close the client at once with FIN, never dial */
+    FL_ACCEPT_RESET,         /* close the client at once with RST, never dial */
 };
 
 struct fl_toxic_ops {
@@ -66,6 +76,20 @@ struct fl_toxic_ops {
     void (*on_eof)(struct fl_stage *st, struct fl_item *it);
     /* The stage's own deadline (fl_stage_set_deadline) passed. */
     void (*on_deadline)(struct fl_stage *st);
+    /* An item of the opposite link was just handed to its socket writer (after the last stage
+     * of that link), so a kind can follow the other direction's framing: http_status counts
+     * responses, http_body notes HEAD requests. Injected bytes (fl_stage_inject) are not seen. */
+    void (*on_peer_write)(struct fl_stage *st, const struct fl_item *it);
+    /* Connection setup, before the upstream is dialled: called once per accepted connection for
+     * each toxic of the kind (either stream) that wins its toxicity roll, in toxic order. attr
+     * are the toxic's attributes; the hook may add to *delay_ms. Stages of such kinds are
+     * created as usual and should pass data through. */
+    enum fl_accept_verdict (*on_accept)(const int64_t *attr, struct fl_server *srv,
+                                        uint64_t *delay_ms);
+    /* The stage leaves its chain (toxic changed or removed, or the connection closes): move
+     * items the kind holds in priv to the stage queue (they are passed on, or freed when the
+     * connection is closing) and free what priv owns besides; the engine then free()s priv. */
+    void (*on_retire)(struct fl_stage *st);
 };
 
 /* A stage: one toxic on one link. Kinds keep their state in the fields below. */
@@ -83,6 +107,7 @@ struct fl_stage {
     bool triggered;          /* reset_peer: first chunk/EOF seen */
     bool dead;               /* removed from the chain; timer closing */
     void *timer;             /* uv_timer_t *, owned by the engine */
+    void *priv;              /* the kind's own state (malloc'd by it, free()d by the engine) */
 };
 
 /* Engine services for toxic kinds (engine.c). */
@@ -95,16 +120,29 @@ void fl_item_free(struct fl_item *it);
 void fl_stage_abort(struct fl_stage *st, bool reset);
 /* Uniform draws from the server's seeded generator. */
 uint64_t fl_stage_below(struct fl_stage *st, uint64_t bound);
+uint64_t fl_server_below(struct fl_server *srv, uint64_t bound);
+/* Does the stage's link carry client -> server bytes? */
+bool fl_stage_upstream(const struct fl_stage *st);
+/* Write bytes straight to the opposite link's socket (for an upstream stage: to the client),
+ * after what that link has already written, bypassing its stages: synthesized replies. */
+void fl_stage_inject(struct fl_stage *st, const char *data, size_t len);
 
 /* The registry. Keep it sorted by type name. */
 #define FL_TOXICS(X) \
     X(bandwidth)     \
+    X(corrupt)       \
+    X(http_body)     \
+    X(http_latency)  \
+    X(http_status)   \
     X(latency)       \
     X(limit_data)    \
     X(noop)          \
+    X(packet_loss)   \
+    X(refuse)        \
     X(reset_peer)    \
     X(slicer)        \
     X(slow_close)    \
+    X(slow_open)     \
     X(timeout)
 
 #define FL_TOXIC_DECLARE(t) extern const struct fl_toxic_ops fl_toxic_##t;

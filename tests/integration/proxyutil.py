@@ -151,3 +151,135 @@ def rtt(s, payload=b"ping"):
     got = recv_exactly(s, len(payload))
     assert got == payload
     return time.monotonic() - t
+
+
+def _read_line(c, buf):
+    """Read one CRLF line from socket c with leftover bytes buf; returns (line, buf)."""
+    while b"\r\n" not in buf:
+        d = c.recv(65536)
+        if not d:
+            raise EOFError("connection closed mid-line")
+        buf += d
+    line, buf = buf.split(b"\r\n", 1)
+    return line, buf
+
+
+def _read_n(c, buf, n):
+    while len(buf) < n:
+        d = c.recv(65536)
+        if not d:
+            raise EOFError("connection closed mid-body")
+        buf += d
+    return buf[:n], buf[n:]
+
+
+def _read_http_message(c, buf, response, head=False):
+    """One HTTP/1.1 message from c: (first line, headers (lower-case keys), body, leftover)."""
+    first, buf = _read_line(c, buf)
+    while first == b"":
+        first, buf = _read_line(c, buf)
+    headers = {}
+    while True:
+        line, buf = _read_line(c, buf)
+        if not line:
+            break
+        k, v = line.split(b":", 1)
+        headers[k.strip().lower().decode()] = v.strip().decode()
+    body = b""
+    if head:
+        return first, headers, body, buf
+    if response:
+        code = int(first.split()[1])
+        if code < 200 or code in (204, 304):
+            return first, headers, body, buf
+    if "chunked" in headers.get("transfer-encoding", ""):
+        while True:
+            size, buf = _read_line(c, buf)
+            n = int(size.split(b";")[0], 16)
+            if n == 0:
+                while True:
+                    line, buf = _read_line(c, buf)
+                    if not line:
+                        break
+                break
+            piece, buf = _read_n(c, buf, n)
+            body += piece
+            _, buf = _read_line(c, buf)
+    elif "content-length" in headers:
+        body, buf = _read_n(c, buf, int(headers["content-length"]))
+    elif response:
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            buf += d
+        body, buf = buf, b""
+    return first, headers, body, buf
+
+
+class HttpClient:
+    """A keep-alive HTTP/1.1 client on a raw socket, so requests can be pipelined."""
+
+    def __init__(self, addr, timeout=10):
+        self.sock = connect(addr, timeout=timeout)
+        self.buf = b""
+        self.heads = []
+
+    def send(self, method="GET", path="/", body=None, chunked=False, extra=b""):
+        head = b"%s %s HTTP/1.1\r\nHost: test\r\n" % (method.encode(), path.encode()) + extra
+        if chunked:
+            data = head + b"Transfer-Encoding: chunked\r\n\r\n"
+            for i in range(0, len(body), 7):
+                part = body[i:i + 7]
+                data += b"%x\r\n%s\r\n" % (len(part), part)
+            data += b"0\r\n\r\n"
+        elif body is not None:
+            data = head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+        else:
+            data = head + b"\r\n"
+        self.heads.append(method == "HEAD")
+        return data
+
+    def request(self, *a, **kw):
+        self.sock.sendall(self.send(*a, **kw))
+        return self.response()
+
+    def response(self):
+        """(status, headers, body) of the next response, in request order."""
+        head = self.heads.pop(0) if self.heads else False
+        first, headers, body, self.buf = _read_http_message(self.sock, self.buf, True, head)
+        return int(first.split()[1]), headers, body
+
+    def close(self):
+        self.sock.close()
+
+
+def http_app(log):
+    """A keep-alive HTTP/1.1 server handler. GET /big?n=N answers N bytes (chunked for
+    /chunked?n=N), anything else "ok <path> <body length>"; log gets each request path."""
+    def handler(c):
+        buf = b""
+        while True:
+            try:
+                first, headers, body, buf = _read_http_message(c, buf, False)
+            except EOFError:
+                return
+            method, path = first.split()[0].decode(), first.split()[1].decode()
+            log.append(path)
+            if path.startswith("/big") or path.startswith("/chunked"):
+                n = int(path.split("n=")[1])
+                payload = bytes((i * 7 + 3) % 251 for i in range(n))
+            else:
+                payload = b"ok %s %d" % (path.encode(), len(body))
+            if path.startswith("/chunked"):
+                out = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                for i in range(0, len(payload), 1000):
+                    part = payload[i:i + 1000]
+                    out += b"%x\r\n%s\r\n" % (len(part), part)
+                out += b"0\r\n\r\n"
+            else:
+                out = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload)
+                if method != "HEAD":
+                    out += payload
+            c.sendall(out)
+    return handler

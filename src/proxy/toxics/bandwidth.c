@@ -13,7 +13,7 @@
 #include <string.h>
 
 static const struct fl_toxic_attr bandwidth_attrs[] = {
-    {"rate", 1},
+    {.name = "rate", .min = 1},
 };
 
 static void bandwidth_data(struct fl_stage *st, struct fl_item *it)

@@ -11,8 +11,8 @@
 #include "toxic.h"
 
 static const struct fl_toxic_attr latency_attrs[] = {
-    {"latency", 0},
-    {"jitter", 0},
+    {.name = "latency", .min = 0},
+    {.name = "jitter", .min = 0},
 };
 
 static void latency_data(struct fl_stage *st, struct fl_item *it)

@@ -11,7 +11,7 @@
 #include "toxic.h"
 
 static const struct fl_toxic_attr limit_data_attrs[] = {
-    {"bytes", 0},
+    {.name = "bytes", .min = 0},
 };
 
 static void limit_data_data(struct fl_stage *st, struct fl_item *it)

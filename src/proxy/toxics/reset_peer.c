@@ -12,7 +12,7 @@
 #include "toxic.h"
 
 static const struct fl_toxic_attr reset_peer_attrs[] = {
-    {"timeout", 0},
+    {.name = "timeout", .min = 0},
 };
 
 static void reset_peer_trigger(struct fl_stage *st, struct fl_item *it)

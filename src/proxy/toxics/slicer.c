@@ -14,9 +14,9 @@
 #include <string.h>
 
 static const struct fl_toxic_attr slicer_attrs[] = {
-    {"average_size", 1},
-    {"size_variation", 0},
-    {"delay", 0},
+    {.name = "average_size", .min = 1},
+    {.name = "size_variation", .min = 0},
+    {.name = "delay", .min = 0},
 };
 
 /* Append the end offsets of the pieces of [start, end) to cuts. */

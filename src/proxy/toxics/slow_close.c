@@ -6,7 +6,7 @@
 #include "toxic.h"
 
 static const struct fl_toxic_attr slow_close_attrs[] = {
-    {"delay", 0},
+    {.name = "delay", .min = 0},
 };
 
 static void slow_close_data(struct fl_stage *st, struct fl_item *it) { fl_stage_queue(st, it, 0); }

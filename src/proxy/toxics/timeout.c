@@ -9,7 +9,7 @@
 #include "toxic.h"
 
 static const struct fl_toxic_attr timeout_attrs[] = {
-    {"timeout", 0},
+    {.name = "timeout", .min = 0},
 };
 
 static void timeout_arm(struct fl_stage *st)

@@ -1,0 +1,447 @@
+# SPDX-License-Identifier: MIT
+"""`faultline proxy` extension toxics (http_status, http_latency, http_body, refuse,
+slow_open, corrupt, packet_loss) on real loopback sockets against real servers: a small
+keep-alive HTTP/1.1 server for the HTTP toxics, an echo server for the rest. Shares are
+checked with wide bounds over many trials and a fixed --seed, timings with lower bounds only,
+so a loaded machine cannot make them flake."""
+import socket
+import time
+
+import pytest
+
+from proxyutil import (HttpClient, Proxy, Server, connect, echo, http_app, recv_all,
+                       recv_exactly)
+
+
+@pytest.fixture
+def proxy(faultline, env):
+    p = Proxy(faultline, env=env)
+    yield p
+    assert p.stop() == 0
+
+
+@pytest.fixture
+def echo_server():
+    s = Server(echo)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def http_server():
+    log = []
+    s = Server(http_app(log))
+    s.log = log
+    yield s
+    s.close()
+
+
+def seeded(faultline, env, seed):
+    return Proxy(faultline, "--seed", str(seed), env=env)
+
+
+def bad_attr(proxy, type_, attrs, name, stream="downstream"):
+    status, _, body = proxy.api("POST", "/proxies/p/toxics",
+                                {"type": type_, "stream": stream, "attributes": attrs})
+    assert status == 400, body
+    assert name.encode() in body, body
+
+
+# ---- http_status ---------------------------------------------------------------------------
+
+def test_http_status_answers_locally_with_retry_after(proxy, http_server):
+    addr = proxy.create("p", http_server.addr)
+    proxy.toxic("p", type="http_status", stream="upstream",
+                attributes={"status": 429, "retry_after": 7})
+    c = HttpClient(addr)
+    for i in range(3):  # keep-alive: several on one connection
+        status, headers, body = c.request("POST", "/x%d" % i, body=b"payload")
+        assert status == 429
+        assert headers["retry-after"] == "7"
+        assert int(headers["content-length"]) == len(body)
+    status, headers, body = c.request("HEAD", "/h")
+    assert status == 429 and body == b""
+    c.close()
+    assert http_server.log == []
+
+
+def test_http_status_defaults_shown(proxy, http_server):
+    proxy.create("p", http_server.addr)
+    t = proxy.toxic("p", type="http_status", stream="upstream")
+    assert t["attributes"] == {"status": 503, "rate": 100, "retry_after": 0}
+
+
+def pipeline_statuses(proxy, http_server, n=200):
+    """Pipeline n requests (plain, Content-Length and chunked bodies, some HEAD) in one write
+    and check every response is the right one, in order. Returns the status sequence."""
+    addr = proxy.create("p", http_server.addr)
+    proxy.toxic("p", type="http_status", stream="upstream", attributes={"rate": 50})
+    c = HttpClient(addr, timeout=20)
+    data = b""
+    kinds = []
+    for i in range(n):
+        kind = i % 4
+        kinds.append(kind)
+        if kind == 0:
+            data += c.send("GET", "/r%d" % i)
+        elif kind == 1:
+            data += c.send("POST", "/r%d" % i, body=b"b" * (i + 1))
+        elif kind == 2:
+            data += c.send("POST", "/r%d" % i, body=b"c" * (i + 1), chunked=True)
+        else:
+            data += c.send("HEAD", "/r%d" % i)
+    c.sock.sendall(data)
+    statuses, forwarded = [], []
+    for i in range(n):
+        status, _, body = c.response()
+        statuses.append(status)
+        if status == 200:
+            forwarded.append("/r%d" % i)
+            if kinds[i] == 3:
+                assert body == b""
+            else:
+                blen = i + 1 if kinds[i] in (1, 2) else 0
+                assert body == b"ok /r%d %d" % (i, blen), (i, body)
+        else:
+            assert status == 503, status
+            assert body == (b"" if kinds[i] == 3 else b"faultline http_status 503\n")
+    c.close()
+    assert http_server.log == forwarded
+    return statuses
+
+
+def test_http_status_rate_pipelined_in_order_and_replays(faultline, env, http_server):
+    runs = []
+    for _ in range(2):
+        p = seeded(faultline, env, 7)
+        try:
+            runs.append(pipeline_statuses(p, http_server))
+        finally:
+            assert p.stop() == 0
+        http_server.log.clear()
+    assert 60 <= runs[0].count(503) <= 140, runs[0].count(503)
+    assert runs[0] == runs[1]
+
+
+def test_http_status_waits_for_earlier_responses(proxy):
+    """A slow server: the synthesized reply for request 2 must not overtake request 1's."""
+    log = []
+    app = http_app(log)
+
+    def slow(c):
+        time.sleep(0.3)
+        app(c)
+    s = Server(slow)
+    try:
+        addr = proxy.create("p", s.addr)
+        # rate 50 with seed 42: find a sequence with a forwarded request then a local one.
+        proxy.toxic("p", type="http_status", stream="upstream", attributes={"rate": 50})
+        c = HttpClient(addr, timeout=20)
+        data = b"".join(c.send("GET", "/s%d" % i) for i in range(20))
+        c.sock.sendall(data)
+        got = [c.response() for _ in range(20)]
+        c.close()
+        statuses = [g[0] for g in got]
+        assert 200 in statuses and 503 in statuses
+        fwd = [i for i, st in enumerate(statuses) if st == 200]
+        for i in fwd:
+            assert got[i][2] == b"ok /s%d 0" % i
+        assert log == ["/s%d" % i for i in fwd]
+    finally:
+        s.close()
+
+
+def test_http_status_added_and_removed_on_live_connection(proxy, http_server):
+    addr = proxy.create("p", http_server.addr)
+    c = HttpClient(addr)
+    assert c.request("GET", "/before")[0] == 200
+    proxy.toxic("p", name="st", type="http_status", stream="upstream")
+    assert c.request("GET", "/during")[0] == 503
+    proxy.json("DELETE", "/proxies/p/toxics/st", expect=None)
+    assert c.request("GET", "/after")[0] == 200
+    c.close()
+    assert http_server.log == ["/before", "/after"]
+
+
+def test_http_status_removed_while_reply_owed_closes_cleanly(proxy):
+    """Removing the toxic while input is held: in-order responses, then a clean close."""
+    log = []
+    app = http_app(log)
+
+    def slow(c):
+        time.sleep(0.5)
+        app(c)
+    s = Server(slow)
+    try:
+        addr = proxy.create("p", s.addr)
+        proxy.toxic("p", name="st", type="http_status", stream="upstream",
+                    attributes={"rate": 50})
+        c = HttpClient(addr, timeout=10)
+        c.sock.sendall(b"".join(c.send("GET", "/w%d" % i) for i in range(20)))
+        time.sleep(0.1)
+        proxy.json("DELETE", "/proxies/p/toxics/st", expect=None)
+        got = []
+        try:
+            for _ in range(20):
+                got.append(c.response())
+        except EOFError:
+            pass
+        c.close()
+        for i, (status, _, body) in enumerate(got):
+            assert status in (200, 503)
+            if status == 200:
+                assert body == b"ok /w%d 0" % i
+    finally:
+        s.close()
+
+
+def test_http_status_rate_zero_forwards_everything(proxy, http_server):
+    addr = proxy.create("p", http_server.addr)
+    proxy.toxic("p", type="http_status", stream="upstream", attributes={"rate": 0})
+    c = HttpClient(addr)
+    for i in range(5):
+        assert c.request("GET", "/z%d" % i)[0] == 200
+    c.close()
+
+
+def test_http_status_non_http_passes_through(proxy, echo_server):
+    addr = proxy.create("p", echo_server.addr)
+    proxy.toxic("p", type="http_status", stream="upstream")
+    s = connect(addr)
+    s.sendall(b"\x00\x01 binary, not http\n")
+    assert recv_exactly(s, 20) == b"\x00\x01 binary, not http\n"
+    s.close()
+
+
+# ---- http_latency --------------------------------------------------------------------------
+
+def test_http_latency_delays_each_request(proxy, http_server):
+    addr = proxy.create("p", http_server.addr)
+    proxy.toxic("p", type="http_latency", stream="upstream", attributes={"latency": 300})
+    c = HttpClient(addr)
+    for i in range(3):
+        t = time.monotonic()
+        status, _, body = c.request("POST", "/l%d" % i, body=b"x" * 5000)
+        assert time.monotonic() - t >= 0.29
+        assert status == 200 and body == b"ok /l%d 5000" % i
+    # Pipelined: all answered, in order, the first no sooner than the latency.
+    t = time.monotonic()
+    c.sock.sendall(b"".join(c.send("GET", "/p%d" % i) for i in range(5)))
+    for i in range(5):
+        assert c.response()[2] == b"ok /p%d 0" % i
+        assert time.monotonic() - t >= 0.29
+    c.close()
+
+
+def test_http_latency_downstream_responses(proxy, http_server):
+    addr = proxy.create("p", http_server.addr)
+    proxy.toxic("p", type="http_latency", attributes={"latency": 250, "jitter": 10})
+    c = HttpClient(addr)
+    t = time.monotonic()
+    status, _, body = c.request("GET", "/big?n=200000")
+    assert time.monotonic() - t >= 0.23
+    assert status == 200 and len(body) == 200000
+    c.close()
+
+
+# ---- http_body -----------------------------------------------------------------------------
+
+def raw_get(addr, path, method="GET"):
+    s = connect(addr)
+    s.sendall(b"%s %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % (method.encode(),
+                                                                             path.encode()))
+    data = recv_all(s)
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head, body
+
+
+def test_http_body_truncate_keeps_length_and_closes(proxy, http_server):
+    addr = proxy.create("p", http_server.addr)
+    proxy.toxic("p", type="http_body", attributes={"truncate": 10})
+    head, body = raw_get(addr, "/big?n=100")
+    assert b"Content-Length: 100" in head
+    assert body == bytes((i * 7 + 3) % 251 for i in range(10))
+
+
+def test_http_body_truncate_fixes_length_keep_alive(proxy, http_server):
+    addr = proxy.create("p", http_server.addr)
+    proxy.toxic("p", type="http_body", attributes={"truncate": 10, "keep_length": 0})
+    c = HttpClient(addr)
+    for _ in range(3):
+        status, headers, body = c.request("GET", "/big?n=5000")
+        assert status == 200 and headers["content-length"] == "10"
+        assert body == bytes((i * 7 + 3) % 251 for i in range(10))
+    assert c.request("HEAD", "/big?n=5000")[2] == b""
+    assert c.request("GET", "/short")[2] == b"ok /short 0"[:10]
+    c.close()
+
+
+def test_http_body_garble_flips_exact_bits(proxy, http_server):
+    addr = proxy.create("p", http_server.addr)
+    proxy.toxic("p", type="http_body", attributes={"garble": 16})
+    want = bytes((i * 7 + 3) % 251 for i in range(3000))
+    c = HttpClient(addr)
+    for _ in range(3):
+        status, _, body = c.request("GET", "/big?n=3000")
+        assert status == 200 and len(body) == 3000
+        flipped = sum(bin(a ^ b).count("1") for a, b in zip(body, want))
+        assert flipped == 16
+    c.close()
+
+
+def test_http_body_chunked_truncated_closes(proxy, http_server):
+    addr = proxy.create("p", http_server.addr)
+    proxy.toxic("p", type="http_body", attributes={"truncate": 50, "keep_length": 0})
+    head, body = raw_get(addr, "/chunked?n=5000")
+    assert b"Transfer-Encoding: chunked" in head
+    assert len(body) == 50
+
+
+# ---- refuse and slow_open ------------------------------------------------------------------
+
+def greeter(c):
+    c.sendall(b"hello")
+    while c.recv(65536):
+        pass
+
+
+def outcome(addr):
+    """'ok', 'fin' or 'rst' for one connection through the proxy to a greeter server."""
+    try:
+        s = connect(addr)
+    except ConnectionResetError:  # the RST can beat connect()'s return
+        return "rst"
+    try:
+        d = s.recv(1)
+        return "ok" if d == b"h" else "fin"
+    except (ConnectionResetError, BrokenPipeError):
+        return "rst"
+    finally:
+        s.close()
+
+
+def test_refuse_fin_and_reset(proxy):
+    srv = Server(greeter)
+    addr = proxy.create("p", srv.addr)
+    t = proxy.toxic("p", type="refuse")
+    assert t["attributes"] == {"rate": 100, "reset": 0}
+    assert [outcome(addr) for _ in range(5)] == ["fin"] * 5
+    proxy.json("POST", "/proxies/p/toxics/refuse_downstream", {"attributes": {"reset": 1}},
+               expect=200)
+    assert [outcome(addr) for _ in range(5)] == ["rst"] * 5
+    proxy.json("DELETE", "/proxies/p/toxics/refuse_downstream", expect=None)
+    assert outcome(addr) == "ok"
+    srv.close()
+
+
+def test_refuse_rate_share_and_replay(faultline, env):
+    srv = Server(greeter)
+    runs = []
+    for _ in range(2):
+        p = seeded(faultline, env, 11)
+        try:
+            addr = p.create("p", srv.addr)
+            p.toxic("p", type="refuse", attributes={"rate": 50})
+            runs.append([outcome(addr) for _ in range(200)])
+        finally:
+            assert p.stop() == 0
+    srv.close()
+    assert 60 <= runs[0].count("fin") <= 140
+    assert set(runs[0]) == {"ok", "fin"}
+    assert runs[0] == runs[1]
+
+
+def test_slow_open_delays_the_dial(proxy):
+    accepted = []
+
+    def handler(c):
+        accepted.append(time.monotonic())
+        echo(c)
+    s = Server(handler)
+    try:
+        addr = proxy.create("p", s.addr)
+        proxy.toxic("p", type="slow_open", attributes={"delay": 400})
+        t = time.monotonic()
+        c = connect(addr)
+        c.sendall(b"early")
+        assert recv_exactly(c, 5) == b"early"
+        assert time.monotonic() - t >= 0.39
+        assert accepted[0] - t >= 0.39
+        c.close()
+    finally:
+        s.close()
+
+
+# ---- corrupt and packet_loss ---------------------------------------------------------------
+
+def test_corrupt_flips_bits_keeps_length(proxy, echo_server):
+    addr = proxy.create("p", echo_server.addr)
+    proxy.toxic("p", type="corrupt", stream="upstream", attributes={"rate": 100000})
+    data = bytes(range(256)) * 800  # 204800 bytes: ~20480 flips expected
+    s = connect(addr)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    got = recv_all(s)
+    s.close()
+    assert len(got) == len(data)
+    flipped = sum(bin(a ^ b).count("1") for a, b in zip(got, data))
+    assert 10000 <= flipped <= 30000, flipped
+
+
+def test_corrupt_rate_zero_is_clean(proxy, echo_server):
+    addr = proxy.create("p", echo_server.addr)
+    proxy.toxic("p", type="corrupt", attributes={"rate": 0})
+    s = connect(addr)
+    s.sendall(b"clean" * 1000)
+    s.shutdown(socket.SHUT_WR)
+    assert recv_all(s) == b"clean" * 1000
+    s.close()
+
+
+def test_packet_loss_all_and_share(proxy):
+    msgs = 100
+
+    def sender(c):
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(msgs):
+            c.sendall(b"m%03d......" % i)  # 10 bytes
+            time.sleep(0.01)
+    s = Server(sender)
+    try:
+        addr = proxy.create("p", s.addr)
+        proxy.toxic("p", name="loss", type="packet_loss", attributes={"loss_rate": 100})
+        c = connect(addr)
+        assert recv_all(c) == b""  # everything dropped, the EOF still arrives
+        c.close()
+        proxy.json("POST", "/proxies/p/toxics/loss",
+                   {"attributes": {"loss_rate": 50, "correlation": 50}}, expect=200)
+        c = connect(addr)
+        got = recv_all(c)
+        c.close()
+        assert 0.1 * msgs * 10 <= len(got) <= 0.9 * msgs * 10, len(got)
+    finally:
+        s.close()
+
+
+# ---- attribute validation ------------------------------------------------------------------
+
+@pytest.mark.parametrize("type_,attrs,name", [
+    ("http_status", {"status": 99}, "status"),
+    ("http_status", {"status": 600}, "status"),
+    ("http_status", {"rate": 101}, "rate"),
+    ("http_status", {"retry_after": -1}, "retry_after"),
+    ("http_latency", {"latency": -5}, "latency"),
+    ("http_body", {"truncate": -2}, "truncate"),
+    ("http_body", {"keep_length": 2}, "keep_length"),
+    ("http_body", {"garble": -1}, "garble"),
+    ("refuse", {"rate": 101}, "rate"),
+    ("refuse", {"reset": 2}, "reset"),
+    ("slow_open", {"delay": -1}, "delay"),
+    ("corrupt", {"rate": -1}, "rate"),
+    ("packet_loss", {"loss_rate": 101}, "loss_rate"),
+    ("packet_loss", {"correlation": -1}, "correlation"),
+])
+def test_bad_attributes_rejected(proxy, echo_server, type_, attrs, name):
+    proxy.create("p", echo_server.addr)
+    bad_attr(proxy, type_, attrs, name)
