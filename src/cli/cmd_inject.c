@@ -7,6 +7,7 @@
  * wait (forwarding signals sent to us, enforcing --timeout) -> counters -> revert -> CMD's
  * status. No shell is involved: CMD is exec'd directly.
  */
+#include <dirent.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -134,6 +135,8 @@ static bool resolve_cmd(const char *cmd, char *out, size_t len)
 }
 
 /* What the preload cannot reach: a static binary, or Go (raw syscalls). */
+static bool warned_unreachable; /* warn_unreachable said why the preload cannot attach */
+
 static void warn_unreachable(const char *cmd)
 {
     char path[PATH_MAX];
@@ -183,6 +186,7 @@ static void warn_unreachable(const char *cmd)
         }
     }
     close(fd);
+    warned_unreachable = !dynamic;
     if (!dynamic)
         fl_warnf("%s is statically linked: LD_PRELOAD cannot reach it, so no fault will be "
                  "injected (see README, 'What inject cannot reach')", path);
@@ -222,6 +226,51 @@ static void set_child_env(const char *preload, const char *ctl)
         setenv("LD_PRELOAD", preload, 1);
     }
     setenv("FAULTLINE_CTL", ctl, 1);
+}
+
+/* Send sig to pid and every process below it (what --timeout stops: a shell's children too). */
+static void kill_tree(pid_t root, int sig)
+{
+    pid_t pids[4096], ppids[4096];
+    size_t n = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d && (de = readdir(d)) && n < 4096) {
+        pid_t p = (pid_t)strtol(de->d_name, NULL, 10);
+        if (p <= 0)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)p);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *rp = strrchr(buf, ')');
+        int ppid;
+        char state;
+        if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2) {
+            pids[n] = p;
+            ppids[n++] = (pid_t)ppid;
+        }
+    }
+    if (d)
+        closedir(d);
+    /* breadth-first from root; descendants get the signal before their parents */
+    pid_t tree[4096];
+    size_t nt = 0, head = 0;
+    tree[nt++] = root;
+    while (head < nt)
+        for (size_t i = 0; i < n && nt < 4096; i++)
+            if (ppids[i] == tree[head] && pids[i] != root)
+                tree[nt++] = pids[i];
+            else if (i + 1 == n)
+                head++;
+    if (n == 0)
+        head = nt;
+    for (size_t i = nt; i-- > 0;)
+        kill(tree[i], sig);
 }
 
 static int run_child(const struct inject_config *cfg, const char *preload, const char *ctl,
@@ -286,10 +335,10 @@ static int run_child(const struct inject_config *cfg, const char *preload, const
             if (left <= 0) {
                 if (!kill_at) {
                     res->timed_out = true;
-                    kill(pid, SIGTERM);
+                    kill_tree(pid, SIGTERM);
                     kill_at = now + cfg->kill_after_ns;
                 } else {
-                    kill(pid, SIGKILL);
+                    kill_tree(pid, SIGKILL);
                     kill_at = now + 3600 * FL_NS_PER_SEC; /* wait for it to be reaped */
                 }
                 continue;
@@ -315,16 +364,8 @@ static int run_child(const struct inject_config *cfg, const char *preload, const
 /* ---- counters ------------------------------------------------------------------------------ */
 
 static void print_stats(const struct inject_config *cfg, struct fl_ctl_handle *h,
-                        const struct run_result *res)
+                        const struct run_result *res, FILE *out)
 {
-    FILE *out = stderr;
-    if (cfg->stats_file) {
-        out = strcmp(cfg->stats_file, "-") == 0 ? stdout : fopen(cfg->stats_file, "we");
-        if (!out) {
-            fl_errorf("--stats-file %s: %s", cfg->stats_file, strerror(errno));
-            return;
-        }
-    }
     int n = fl_ctl_count(h);
     if (cfg->json) {
         json_t *rules = json_array();
@@ -362,6 +403,27 @@ static void print_stats(const struct inject_config *cfg, struct fl_ctl_handle *h
         fclose(out);
     else
         fflush(out);
+}
+
+/* Rules that never fired are the failure this tool exists to prevent: say so, with the
+ * likely reason. */
+static void warn_silent_rules(const struct inject_config *cfg, struct fl_ctl_handle *h)
+{
+    if (atomic_load(&h->ctl->attached) == 0) {
+        if (cfg->rules->n && !warned_unreachable)
+            fl_warnf("the preload never attached to %s, so no fault was injected (a static or "
+                     "setuid program, one that clears its environment or drops privileges, or "
+                     "a FAULTLINE_PRELOAD that is not faultline's)", cfg->argv[0]);
+        return;
+    }
+    for (int i = 0; i < fl_ctl_count(h); i++) {
+        struct fl_rule_stats s;
+        fl_ctl_stats(h, i, &s);
+        if (s.seen == 0)
+            fl_noticef("rule %s '%s' matched no call: the program may use other calls (--stats "
+                     "and 'faultline help rules' list them), or none on that path or peer",
+                     s.id, s.text);
+    }
 }
 
 /* ---- options ------------------------------------------------------------------------------- */
@@ -404,7 +466,7 @@ static int parse_inject(int argc, char **argv, struct inject_config *cfg)
     int opt;
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+r:qvh", inject_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+:r:qvh", inject_options, NULL)) != -1) {
         switch (opt) {
         case 'r': {
             char origin[96];
@@ -466,7 +528,8 @@ static int parse_inject(int argc, char **argv, struct inject_config *cfg)
             return fl_usage_error("inject: unknown option '%s' (see faultline help inject)",
                                   argv[optind - 1]);
         case ':':
-            return fl_usage_error("inject: option '%s' needs a value", argv[optind - 1]);
+            return fl_usage_error("inject: option '%s' needs a value (see faultline help inject)",
+                                  argv[optind - 1]);
         default:
             if (!fl_common_option(opt, optarg))
                 return fl_usage_error("inject: unexpected option");
@@ -497,6 +560,15 @@ int cmd_inject(int argc, char **argv)
     if (cfg.rules->n == 0)
         fl_warnf("no rules given: %s runs without faults", cfg.argv[0]);
 
+    /* the counters' destination is checked before CMD runs, not discovered broken after */
+    FILE *stats_out = stderr;
+    if (cfg.stats_file) {
+        stats_out = strcmp(cfg.stats_file, "-") == 0 ? stdout : fopen(cfg.stats_file, "we");
+        if (!stats_out) {
+            rc = fl_usage_error("--stats-file %s: %s", cfg.stats_file, strerror(errno));
+            goto out_free;
+        }
+    }
     char preload[PATH_MAX];
     if (find_preload(preload, sizeof(preload)) < 0) {
         rc = FL_EXIT_NORESOURCE;
@@ -574,13 +646,17 @@ int cmd_inject(int argc, char **argv)
             rc = WEXITSTATUS(res.status);
         }
         /* last, so that the JSON is the last line on stderr */
+        warn_silent_rules(&cfg, h);
         if (cfg.stats)
-            print_stats(&cfg, h, &res);
+            print_stats(&cfg, h, &res, stats_out);
+        stats_out = NULL; /* print_stats closed it */
     }
     fl_ctl_close(h);
     if (fl_fault_revert(&journal, &applied, &err) < 0)
         fl_warnf("could not revert: %s (run 'faultline recover')", err.msg);
 out_free:
+    if (stats_out && stats_out != stderr && stats_out != stdout)
+        fclose(stats_out);
     free(cfg.rules);
     json_decref(cfg.rule_texts);
     return rc;

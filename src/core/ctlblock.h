@@ -89,6 +89,7 @@ struct fl_ctl {
     uint32_t flags;                 /* FL_CTL_* */
     _Atomic uint64_t enabled;       /* bit i: rule i is on */
     _Atomic uint64_t generation;    /* bumped at each switch, for observers */
+    _Atomic uint64_t attached;      /* processes whose preload mapped this block */
     uint64_t selective;             /* rules whose selectors depend on the fd (path, kind, peer) */
     uint64_t op_rules[FL_OP_COUNT]; /* rules that apply to each call */
     struct fl_ctl_rule rules[FL_RULES_MAX];

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "units.h"
 
@@ -183,6 +184,12 @@ static struct opset opset_where(bool (*pred)(const struct fl_op_info *))
     return s;
 }
 
+static bool fl_op_is_copy(const struct fl_op_info *o)
+{
+    return !strncmp(o->name, "copy_file_range", 15) || !strncmp(o->name, "sendfile", 8) ||
+           !strncmp(o->name, "splice", 6);
+}
+
 static bool cls_fd_based(enum fl_class c)
 {
     return c == FL_CLS_READ || c == FL_CLS_WRITE || c == FL_CLS_SYNC || c == FL_CLS_METAFD ||
@@ -226,7 +233,9 @@ static bool pred_torn(const struct fl_op_info *o)
 }
 static bool pred_drop(const struct fl_op_info *o)
 {
-    return o->cls == FL_CLS_WRITE || o->cls == FL_CLS_SYNC;
+    /* not copy_file_range/sendfile/splice: a "lost" copy that never advances its offsets nor
+     * reaches end of file makes the caller loop forever, which no device does */
+    return (o->cls == FL_CLS_WRITE && !fl_op_is_copy(o)) || o->cls == FL_CLS_SYNC;
 }
 static bool pred_corrupt(const struct fl_op_info *o)
 {
@@ -340,6 +349,13 @@ static void fl_op_base_name(const char *name, char *out, size_t len)
     if (n > 4 && strcmp(out + n - 4, "64v2") == 0)
         memcpy(out + n - 4, "2", 2); /* preadv64v2 is the large-file preadv2 */
     else if (n > 2 && strcmp(out + n - 2, "64") == 0)
+        out[n - 2] = '\0';
+    /* the *at forms are the same call relative to a directory fd: rename covers renameat and
+     * renameat2, unlink covers unlinkat, open covers openat (mv and rm use only the *at ones) */
+    n = strlen(out);
+    if (n > 3 && strcmp(out + n - 3, "at2") == 0)
+        out[--n] = '\0';
+    if (n > 2 && strcmp(out + n - 2, "at") == 0 && strcmp(out, "creat") != 0)
         out[n - 2] = '\0';
 }
 
@@ -576,7 +592,11 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
             goto out;
         }
         if (!flag && (!val || !*val)) {
-            rc = fl_err_set(err, EINVAL, "'%s' needs a value ('%s=...')", key, key);
+            if (!strcmp(key, "peer"))
+                rc = fl_err_set(err, EINVAL, "'peer' needs an address; IPv6 addresses go in "
+                                             "brackets: peer=[::1] or peer=[::1]:6379");
+            else
+                rc = fl_err_set(err, EINVAL, "'%s' needs a value ('%s=...')", key, key);
             goto out;
         }
         *col = vcol;
@@ -673,6 +693,13 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
             if ((rc = fl_parse_size(val, true, &r->short_value, &share, err)) < 0)
                 goto out;
             r->short_is_share = share;
+            if (r->short_value == 0) {
+                rc = fl_err_set(err, EINVAL, "short: '%s' passes nothing on (a read would look "
+                                             "like end of file, a write would never progress); "
+                                             "expected at least 1 byte or a share above 0%%",
+                                val);
+                goto out;
+            }
             eff = FL_EFF_SHORT;
         } else if (!strcmp(key, "torn")) {
             if ((rc = fl_parse_size(val, false, &r->torn_bytes, NULL, err)) < 0)
@@ -851,6 +878,12 @@ int fl_rule_set_load_file(struct fl_rule_set *set, const char *path, struct fl_e
     FILE *f = fopen(path, "re");
     if (!f)
         return fl_err_set(err, errno, "%s: cannot read rules file: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return fl_err_set(err, EINVAL, "%s: not a rules file (expected a regular file, one rule "
+                                       "per line)", path);
+    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -864,9 +897,12 @@ int fl_rule_set_load_file(struct fl_rule_set *set, const char *path, struct fl_e
             break;
         }
         /* strip the comment and surrounding blanks, keeping columns true */
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
+        /* '#' starts a comment at the start of a line or after a blank, so a glob may hold one */
+        for (char *h = line; *h; h++)
+            if (*h == '#' && (h == line || h[-1] == ' ' || h[-1] == '\t')) {
+                *h = '\0';
+                break;
+            }
         size_t len = strlen(line);
         while (len && (line[len - 1] == '\n' || line[len - 1] == ' ' || line[len - 1] == '\t' ||
                        line[len - 1] == '\r'))

@@ -164,8 +164,9 @@ int fl_parse_size(const char *s, bool allow_percent, uint64_t *value, bool *is_p
         *value = (uint64_t)total;
         return 0;
     }
-    return fl_err_set(err, EINVAL, "'%s' has an unknown unit '%s' (expected B, KB, KiB, MB, MiB, "
-                                   "GB, GiB%s)", s, unit, allow_percent ? " or %" : "");
+    return fl_err_set(err, EINVAL, "'%s' has an unknown unit '%s' (expected B, K/KB, KiB, M/MB, "
+                                   "MiB, G/GB, GiB, T/TB, TiB%s)", s, unit,
+                      allow_percent ? " or %" : "");
 }
 
 int fl_parse_probability(const char *s, uint64_t *threshold, double *p, struct fl_err *err)

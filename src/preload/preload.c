@@ -20,6 +20,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -34,6 +35,13 @@
 
 struct fl_ctl *fl_ctl_active;
 FL_TLS int fl_guard;
+FL_TLS int fl_no_eintr;
+FL_TLS int fl_nosignal;
+_Atomic unsigned char fl_stdio_failed[FL_FDTAB_SIZE];
+
+/* What a call reports when a signal handler ran while a rule made it wait: like a blocking
+ * system call, it gives up with EINTR, so signals (^C, alarms) still interrupt the target. */
+static struct fl_ctl_rule fl_eintr_rule = {.effects = FL_EFF_ERRNO, .err = EINTR};
 void *fl_real[FL_OP_COUNT];
 
 _Atomic uint64_t *fl_fdtab; /* per-fd mask of selective rules that match; 0 = unknown */
@@ -138,7 +146,7 @@ __attribute__((constructor(101))) static void fl_init(void)
         if (!fl_real[op])
             fl_resolve(op);
     const char *path = getenv("FAULTLINE_CTL");
-    if (!path || !*path || fl_self_is_faultline())
+    if (!path || !*path)
         goto out;
     int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
@@ -152,6 +160,12 @@ __attribute__((constructor(101))) static void fl_init(void)
         goto out;
     if (c->magic != FL_CTL_MAGIC || c->version != FL_CTL_VERSION || c->size != sizeof(*c) ||
         c->nrules > FL_RULES_MAX) {
+        munmap(c, sizeof(*c));
+        goto out;
+    }
+    /* counted even when standing aside for faultline itself: the preload did reach it */
+    atomic_fetch_add(&c->attached, 1);
+    if (fl_self_is_faultline()) {
         munmap(c, sizeof(*c));
         goto out;
     }
@@ -169,19 +183,24 @@ out:
 
 /* ---- firing ------------------------------------------------------------------------------ */
 
-static void fl_sleep_ns(int64_t ns)
+/* Wait ns; returns true if a signal handler ran and the wait may end in EINTR. */
+static bool fl_sleep_ns(int64_t ns)
 {
     struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
+        if (!fl_no_eintr)
+            return true;
+    return false;
 }
 
-/* Block until the rule is switched off (or the block is reverted). */
-static void fl_hang(const struct fl_ctl *c, int idx)
+/* Block until the rule is switched off (or the block is reverted), or a signal arrives. */
+static bool fl_hang(const struct fl_ctl *c, int idx)
 {
     uint64_t bit = UINT64_C(1) << idx;
     while (atomic_load_explicit(&((struct fl_ctl *)c)->enabled, memory_order_acquire) & bit)
-        fl_sleep_ns(5 * 1000 * 1000);
+        if (fl_sleep_ns(5 * 1000 * 1000))
+            return true;
+    return false;
 }
 
 bool fl_fire_slow(uint64_t cand, struct fl_hit *hit)
@@ -215,10 +234,18 @@ bool fl_fire_slow(uint64_t cand, struct fl_hit *hit)
         } else {
             atomic_fetch_add_explicit(&r->injected, 1, memory_order_relaxed);
         }
+        bool interrupted = false;
         if (r->effects & FL_EFF_DELAY)
-            fl_sleep_ns(r->delay_ns);
+            interrupted = fl_sleep_ns(r->delay_ns);
         if (r->effects & FL_EFF_HANG)
-            fl_hang(c, i);
+            interrupted = fl_hang(c, i);
+        if (interrupted) {
+            hit->r = &fl_eintr_rule;
+            hit->idx = i;
+            hit->n = n;
+            fired = true;
+            break;
+        }
         if (r->effects & ~FL_EFF_WAITS) {
             hit->r = r;
             hit->idx = i;
@@ -358,8 +385,11 @@ uint64_t fl_fd_mask_slow(int fd)
 
 void fl_fd_forget(int fd)
 {
-    if (fl_fdtab && fd >= 0 && fd < FL_FDTAB_SIZE)
+    if (fd < 0 || fd >= FL_FDTAB_SIZE)
+        return;
+    if (fl_fdtab)
         atomic_store_explicit(&fl_fdtab[fd], 0, memory_order_relaxed);
+    atomic_store_explicit(&fl_stdio_failed[fd], 0, memory_order_relaxed);
 }
 
 /* ---- paths, addresses, hosts ------------------------------------------------------------- */
@@ -494,6 +524,10 @@ uint64_t fl_by_host(uint64_t cand, const char *host)
 
 int fl_fail(const struct fl_hit *h)
 {
+    /* the kernel sends SIGPIPE with EPIPE unless the send said MSG_NOSIGNAL */
+    if (h->r->err == EPIPE && !fl_nosignal)
+        pthread_kill(pthread_self(), SIGPIPE);
+    fl_nosignal = 0;
     errno = h->r->err;
     return -1;
 }

@@ -33,6 +33,8 @@
 
 extern struct fl_ctl *fl_ctl_active;          /* NULL: inject nothing */
 extern FL_TLS int fl_guard;                   /* >0: inside faultline's own code */
+extern FL_TLS int fl_no_eintr;                /* >0: a wait may not end in EINTR (malloc, clock) */
+extern FL_TLS int fl_nosignal;                /* the current send asked for MSG_NOSIGNAL */
 extern void *fl_real[FL_OP_COUNT];            /* the next definition of each wrapped call */
 
 void *fl_resolve(int op);
@@ -113,6 +115,10 @@ static inline bool fl_boot_owns(const void *p)
 void *fl_boot_alloc(size_t n);
 size_t fl_boot_size(const void *p);
 int fl_boot_active(void);
+
+/* The errno of a stdio failure faultline caused on an fd, reported again by the stream's
+ * fflush/fclose (a real failed write leaves its flush and close failing too); 0 = none. */
+extern _Atomic unsigned char fl_stdio_failed[FL_FDTAB_SIZE];
 
 /* Forget what is cached about fd (it was closed, reopened or reconnected). */
 void fl_fd_forget(int fd);

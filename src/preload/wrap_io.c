@@ -64,6 +64,17 @@ static struct fl_plan fl_plan_for(const struct fl_hit *h, size_t n)
     return (struct fl_plan){FL_ACT_FAIL, 0, -1, false, false};
 }
 
+/* A dropped write() still moves the file offset, as a write the kernel accepted and the device
+ * then lost: the next write lands after it, leaving a gap, not in its place. */
+static void fl_drop_advance(int op, int fd, ssize_t n)
+{
+    if ((op == FL_OP_write || op == FL_OP_writev) && n > 0) {
+        int saved = errno;
+        (void)lseek(fd, (off_t)n, SEEK_CUR);
+        errno = saved;
+    }
+}
+
 /* Finish a call made under a plan: corrupt what was read, or turn a torn write into a fail. */
 static ssize_t fl_finish(const struct fl_hit *h, const struct fl_plan *p, ssize_t got, void *buf)
 {
@@ -243,8 +254,10 @@ FL_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
     struct fl_plan p = fl_plan_for(&h, n);                                                        \
     if (p.act == FL_ACT_FAIL)                                                                     \
         return fl_fail(&h);                                                                       \
-    if (p.act == FL_ACT_RETURN)                                                                   \
+    if (p.act == FL_ACT_RETURN) {                                                                 \
+        fl_drop_advance(FL_OP_##op, fd, p.ret);                                                   \
         return p.ret;                                                                             \
+    }                                                                                             \
     size_t len_ = p.len;                                                                          \
     ssize_t got = call_with_len;                                                                  \
     return fl_finish(&h, &p, got, buf);
@@ -303,8 +316,10 @@ FL_WRAPPER_FD(ssize_t, __recvfrom_chk, (int fd, void *buf, size_t n, size_t bufl
     struct fl_plan p = fl_plan_for(&h, total);                                                    \
     if (p.act == FL_ACT_FAIL)                                                                     \
         return fl_fail(&h);                                                                       \
-    if (p.act == FL_ACT_RETURN)                                                                   \
+    if (p.act == FL_ACT_RETURN) {                                                                 \
+        fl_drop_advance(FL_OP_##op, fd, p.ret);                                                   \
         return p.ret;                                                                             \
+    }                                                                                             \
     struct iovec cut[FL_IOV_MAX];                                                                 \
     const struct iovec *v_ = iov;                                                                 \
     int c_ = cnt;                                                                                 \
@@ -370,6 +385,7 @@ static FL_COLD ssize_t fl_msg_wrap(int op, bool recv, int fd, struct msghdr *msg
     struct fl_hit h;
     if (FL_LIKELY(!cand) || !fl_fire(fl_by_fd(cand, fd), &h))
         return fl_msg_call(recv, fd, msg, flags);
+    fl_nosignal = (flags & MSG_NOSIGNAL) != 0;
     size_t total = fl_iov_total(msg->msg_iov, (int)msg->msg_iovlen);
     struct fl_plan p = fl_plan_for(&h, total);
     if (p.act == FL_ACT_FAIL)
@@ -421,10 +437,12 @@ FL_WRAPPER_FD(ssize_t, pwrite64, (int fd, const void *buf, size_t n, off64_t off
 }
 FL_WRAPPER_FD(ssize_t, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags), fd)
 {
+    fl_nosignal = (flags & MSG_NOSIGNAL) != 0;
     FL_READ_SLOW(send, fd, NULL, n, FL_REAL(send)(fd, buf, len_, flags))
 }
 FL_WRAPPER_FD(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t alen), (fd, buf, n, flags, addr, alen), fd)
 {
+    fl_nosignal = (flags & MSG_NOSIGNAL) != 0;
     FL_READ_SLOW(sendto, fd, NULL, n, FL_REAL(sendto)(fd, buf, len_, flags, addr, alen))
 }
 /* Calls that copy between two fds: the read side (rules on io.read, matched on the source fd)

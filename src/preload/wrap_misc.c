@@ -103,7 +103,10 @@ static void *real_free;
 static FL_COLD bool fl_mem_fails_slow(uint64_t cand)
 {
     struct fl_hit h;
-    if (!fl_fire(cand, &h))
+    fl_no_eintr++;
+    bool fired = fl_fire(cand, &h);
+    fl_no_eintr--;
+    if (!fired)
         return false;
     errno = h.r->err;
     return true;
@@ -175,8 +178,13 @@ FL_EXPORT int posix_memalign(void **out, size_t align, size_t n)
         return ENOMEM;
     uint64_t cand = fl_cand(FL_OP_posix_memalign);
     struct fl_hit h;
-    if (FL_UNLIKELY(cand) && fl_fire(cand, &h))
-        return h.r->err;
+    if (FL_UNLIKELY(cand)) {
+        fl_no_eintr++;
+        bool fired = fl_fire(cand, &h);
+        fl_no_eintr--;
+        if (fired)
+            return h.r->err;
+    }
     return r_(out, align, n);
 }
 
@@ -210,7 +218,12 @@ FL_EXPORT void free(void *p)
 static inline bool fl_time_hit(int op, struct fl_hit *h)
 {
     uint64_t cand = fl_cand(op);
-    return FL_UNLIKELY(cand != 0) && fl_fire(cand, h) && (h->r->effects & FL_EFF_OFFSET);
+    if (FL_LIKELY(!cand))
+        return false;
+    fl_no_eintr++;
+    bool fired = fl_fire(cand, h);
+    fl_no_eintr--;
+    return fired && (h->r->effects & FL_EFF_OFFSET);
 }
 
 FL_EXPORT int clock_gettime(clockid_t clk, struct timespec *ts)

@@ -46,9 +46,26 @@ static inline int fl_fileno(FILE *fp) { return fp ? fp->_fileno : -1; }
 
 static void fl_stream_error(FILE *fp, int err)
 {
-    if (fp)
+    if (fp) {
         fp->_flags |= _IO_ERR_SEEN;
+        int fd = fl_fileno(fp);
+        /* output streams only: their flush and close must fail too */
+        if (fd >= 0 && fd < FL_FDTAB_SIZE && __fwritable(fp) && err > 0 &&
+            err < 256)
+            atomic_store_explicit(&fl_stdio_failed[fd], (unsigned char)err,
+                                  memory_order_relaxed);
+    }
     errno = err;
+}
+
+/* The errno of an earlier injected failure on this stream's fd, taken (0 if none). */
+static int fl_take_stdio_failure(FILE *fp)
+{
+    int fd = fl_fileno(fp);
+    if (fd < 0 || fd >= FL_FDTAB_SIZE ||
+        !atomic_load_explicit(&fl_stdio_failed[fd], memory_order_relaxed))
+        return 0;
+    return atomic_exchange_explicit(&fl_stdio_failed[fd], 0, memory_order_relaxed);
 }
 
 /* A rule fired for this stream call? fills h. */
@@ -380,27 +397,45 @@ static int fl_flush_fault(FILE *fp, const struct fl_hit *h)
     return EOF;
 }
 
+/* After faultline failed a write on the stream, its flush fails once with the same errno. */
+static int fl_flush_after_failure(FILE *fp, int rc)
+{
+    int e = fp ? fl_take_stdio_failure(fp) : 0;
+    if (!e)
+        return rc;
+    errno = e;
+    return EOF;
+}
+
 FL_EXPORT int fflush(FILE *fp)
 {
     struct fl_hit h;
     if (FL_LIKELY(!fl_flush_hit(FL_OP_fflush, fp, &h)))
-        return FL_REAL(fflush)(fp);
+        return fl_flush_after_failure(fp, FL_REAL(fflush)(fp));
+    fl_take_stdio_failure(fp);
     return fl_flush_fault(fp, &h);
 }
 FL_EXPORT int fflush_unlocked(FILE *fp)
 {
     struct fl_hit h;
     if (FL_LIKELY(!fl_flush_hit(FL_OP_fflush_unlocked, fp, &h)))
-        return FL_REAL(fflush_unlocked)(fp);
+        return fl_flush_after_failure(fp, FL_REAL(fflush_unlocked)(fp));
+    fl_take_stdio_failure(fp);
     return fl_flush_fault(fp, &h);
 }
 FL_EXPORT int fclose(FILE *fp)
 {
     struct fl_hit h;
     bool fire = fl_flush_hit(FL_OP_fclose, fp, &h);
+    int earlier = fp ? fl_take_stdio_failure(fp) : 0;
     fl_fd_forget(fl_fileno(fp));
-    if (!fire)
-        return FL_REAL(fclose)(fp);
+    if (!fire) {
+        int rc = FL_REAL(fclose)(fp);
+        if (!earlier)
+            return rc;
+        errno = earlier; /* the data that failed never reached the file: close says so */
+        return EOF;
+    }
     int frc = fl_flush_fault(fp, &h);
     int rc = FL_REAL(fclose)(fp); /* the stream is gone either way, as with a real failure */
     if (frc == 0)

@@ -70,6 +70,15 @@ struct api_req {
     bool done;               /* resp is ready (guarded by fl_api.mu) */
 };
 
+/* The byte counters of one label set, summed over the links that ended. Kept for the life of
+ * the server, as Prometheus counters are: a deleted proxy's series stay. */
+struct byte_series {
+    char *proxy, *listener, *upstream;
+    enum fl_dir dir;
+    uint64_t received, sent;
+    bool has_sent;           /* some link of this set finished its writes: the sent series exists */
+};
+
 struct fl_api {
     struct fl_server *srv;
     struct MHD_Daemon *daemon;
@@ -80,6 +89,8 @@ struct fl_api {
     bool dead;               /* the loop no longer runs requests (guarded by mu) */
     bool proxy_metrics;      /* --proxy-metrics: /metrics has the byte counters */
     bool runtime_metrics;    /* --runtime-metrics: /metrics has process_* and faultline_* */
+    struct byte_series *series; /* loop thread only: written by the link hook, read by /metrics */
+    size_t n_series, cap_series;
 };
 
 /* ---- replies ------------------------------------------------------------------------------- */
@@ -811,17 +822,108 @@ static void runtime_metrics(struct fl_server *srv, struct textbuf *b)
               "# TYPE faultline_proxy_toxics gauge\nfaultline_proxy_toxics %zu\n", toxics);
 }
 
+/* The engine's link hook (loop thread): add one ended link to its label set's totals. As the
+ * reference (spec §8), received always counts and sent only when the write side finished
+ * without error. On allocation failure the link is not counted: metrics never stop traffic. */
+static void on_link_end(void *arg, const struct fl_link_stats *st)
+{
+    struct fl_api *api = arg;
+    struct byte_series *bs = NULL;
+    for (size_t i = 0; i < api->n_series && !bs; i++) {
+        struct byte_series *e = &api->series[i];
+        if (e->dir == st->dir && !strcmp(e->proxy, st->proxy) &&
+            !strcmp(e->listener, st->listener) && !strcmp(e->upstream, st->upstream))
+            bs = e;
+    }
+    if (!bs) {
+        if (api->n_series == api->cap_series) {
+            size_t cap = api->cap_series ? api->cap_series * 2 : 16;
+            struct byte_series *v = realloc(api->series, cap * sizeof(*v));
+            if (!v)
+                return;
+            api->series = v;
+            api->cap_series = cap;
+        }
+        struct byte_series e = {.proxy = strdup(st->proxy), .listener = strdup(st->listener),
+                                .upstream = strdup(st->upstream), .dir = st->dir};
+        if (!e.proxy || !e.listener || !e.upstream) {
+            free(e.proxy);
+            free(e.listener);
+            free(e.upstream);
+            return;
+        }
+        bs = &api->series[api->n_series++];
+        *bs = e;
+    }
+    bs->received += st->received;
+    if (st->write_ok) {
+        bs->sent += st->sent;
+        bs->has_sent = true;
+    }
+}
+
+static const char *dir_label(enum fl_dir d) { return d == FL_UPSTREAM ? "upstream" : "downstream"; }
+
+/* Series in the order client_golang writes them: by label values, labels sorted by name. */
+static int cmp_series(const void *a, const void *b)
+{
+    const struct byte_series *x = a, *y = b;
+    int r = strcmp(dir_label(x->dir), dir_label(y->dir));
+    if (!r)
+        r = strcmp(x->listener, y->listener);
+    if (!r)
+        r = strcmp(x->proxy, y->proxy);
+    if (!r)
+        r = strcmp(x->upstream, y->upstream);
+    return r;
+}
+
+/* A label value in the exposition format: backslash, double quote and newline escaped. */
+static void tb_label(struct textbuf *b, const char *name, const char *v, bool last)
+{
+    tb_printf(b, "%s=\"", name);
+    for (const char *c = v; *c; c++) {
+        if (*c == '\\')
+            tb_printf(b, "\\\\");
+        else if (*c == '"')
+            tb_printf(b, "\\\"");
+        else if (*c == '\n')
+            tb_printf(b, "\\n");
+        else
+            tb_printf(b, "%c", *c);
+    }
+    tb_printf(b, "\"%s", last ? "" : ",");
+}
+
+static void byte_family(struct fl_api *api, struct textbuf *b, bool sent)
+{
+    const char *name = sent ? "toxiproxy_proxy_sent_bytes_total"
+                            : "toxiproxy_proxy_received_bytes_total";
+    tb_printf(b, "# HELP %s The total bytes %s.\n# TYPE %s counter\n", name,
+              sent ? "sent to the destination" : "received from the source", name);
+    for (size_t i = 0; i < api->n_series; i++) {
+        const struct byte_series *e = &api->series[i];
+        if (sent && !e->has_sent)
+            continue;
+        tb_printf(b, "%s{", name);
+        tb_label(b, "direction", dir_label(e->dir), false);
+        tb_label(b, "listener", e->listener, false);
+        tb_label(b, "proxy", e->proxy, false);
+        tb_label(b, "upstream", e->upstream, true);
+        tb_printf(b, "} %llu\n", (unsigned long long)(sent ? e->sent : e->received));
+    }
+}
+
 static void metrics(struct fl_api *api, struct api_resp *r)
 {
     struct textbuf b = {0};
     if (api->proxy_metrics) {
-        /* The names and labels of the reference. The engine does not count bytes per link
-         * yet (proxy.h exposes no counters), so the families are declared with no samples;
-         * a Prometheus scrape of them is valid and simply empty. */
-        tb_printf(&b, "# HELP toxiproxy_proxy_received_bytes_total The total bytes received "
-                  "from the source.\n# TYPE toxiproxy_proxy_received_bytes_total counter\n");
-        tb_printf(&b, "# HELP toxiproxy_proxy_sent_bytes_total The total bytes sent to the "
-                  "destination.\n# TYPE toxiproxy_proxy_sent_bytes_total counter\n");
+        /* The names and labels of the reference; a family with no ended link yet is declared
+         * with no samples, which a Prometheus scrape reads as empty. */
+        if (api->n_series > 1)
+            qsort(api->series, api->n_series, sizeof(*api->series), cmp_series);
+        byte_family(api, &b, false);
+        byte_family(api, &b, true);
     }
     if (api->runtime_metrics)
         runtime_metrics(api->srv, &b);
@@ -1228,13 +1330,24 @@ void fl_api_set_metrics(struct fl_api *api, bool proxy_metrics, bool runtime_met
     /* Before the loop runs (cmd_proxy), so no request can be reading these yet. */
     api->proxy_metrics = proxy_metrics;
     api->runtime_metrics = runtime_metrics;
+    /* No counting at all without the flag: the hook is the only cost on the data path. */
+    if (proxy_metrics)
+        fl_server_set_link_hook(api->srv, on_link_end, api);
 }
 
 void fl_api_free(struct fl_api *api)
 {
     if (!api)
         return;
+    /* The loop has ended, but fl_server_free may still run it to close what is left. */
+    fl_server_set_link_hook(api->srv, NULL, NULL);
     MHD_stop_daemon(api->daemon);
+    for (size_t i = 0; i < api->n_series; i++) {
+        free(api->series[i].proxy);
+        free(api->series[i].listener);
+        free(api->series[i].upstream);
+    }
+    free(api->series);
     pthread_mutex_destroy(&api->mu);
     pthread_cond_destroy(&api->cv);
     free(api);

@@ -53,6 +53,8 @@ struct fl_server {
     bool stopping;
     void (*stop_hook)(void *);   /* api.c: stop taking requests before the loop winds down */
     void *stop_arg;
+    void (*link_hook)(void *, const struct fl_link_stats *); /* api.c: /metrics byte counters */
+    void *link_arg;
 };
 
 struct fl_link {
@@ -68,6 +70,9 @@ struct fl_link {
     bool shut_issued;            /* shutdown(SHUT_WR) requested on dst */
     bool out_done;               /* ...and completed: this direction is finished */
     bool close_after_shut;       /* a CLOSE item: close the connection once shut down */
+    bool write_err;              /* a write or shutdown on dst failed or was cancelled */
+    uint64_t received;           /* bytes read from src */
+    uint64_t sent;               /* bytes whose write to dst completed without error */
     uv_shutdown_t shut;
 };
 
@@ -85,6 +90,9 @@ struct fl_conn {
     uv_timer_t open_timer;       /* slow_open: the delayed dial */
     bool open_timer_init;
     struct fl_link link[2];      /* [FL_UPSTREAM], [FL_DOWNSTREAM] */
+    /* The proxy's name, listen and upstream when the client was accepted, for the metrics
+     * labels: the proxy may change or be freed before the connection's last callback. */
+    char *label_proxy, *label_listen, *label_upstream;
 };
 
 struct write_req {
@@ -93,6 +101,7 @@ struct write_req {
 };
 
 static void conn_close(struct fl_conn *c, bool reset);
+static void conn_free(struct fl_conn *c);
 static void stage_input(struct fl_link *l, size_t idx, struct fl_item *it);
 static void stage_arm(struct fl_stage *st);
 
@@ -277,7 +286,7 @@ static void on_stage_closed(uv_handle_t *h)
     free(st->priv);
     free(st);
     if (--c->refs == 0)
-        free(c);
+        conn_free(c);
 }
 
 static void stage_free_queue(struct fl_stage *st)
@@ -430,7 +439,13 @@ static void link_rebuild(struct fl_link *l)
 static void on_write(uv_write_t *req, int status)
 {
     struct write_req *w = (struct write_req *)req;
-    struct fl_conn *c = w->it->link->conn;
+    struct fl_link *l = w->it->link;
+    struct fl_conn *c = l->conn;
+    /* Also after conn_close: uv_close still reports writes that completed before it. */
+    if (status < 0)
+        l->write_err = true;
+    else
+        l->sent += w->it->len;
     fl_item_free(w->it);
     free(w);
     if (status < 0 && !c->closing)
@@ -441,6 +456,8 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 {
     struct fl_link *l = req->data;
     struct fl_conn *c = l->conn;
+    if (status < 0)
+        l->write_err = true;
     if (c->closing)
         return;
     if (status < 0) {
@@ -458,8 +475,10 @@ static void link_shutdown(struct fl_link *l)
         return;
     l->shut_issued = true;
     l->shut.data = l;
-    if (uv_shutdown(&l->shut, l->dst, on_shutdown) < 0)
+    if (uv_shutdown(&l->shut, l->dst, on_shutdown) < 0) {
+        l->write_err = true;
         conn_close(l->conn, false);
+    }
 }
 
 /* Tell the opposite link's active stages about an item handed to this link's writer. */
@@ -508,6 +527,7 @@ static void link_write(struct fl_link *l, struct fl_item *it, bool notify)
         w->it = it;
         uv_buf_t buf = uv_buf_init(it->data, (unsigned)it->len);
         if (uv_write(&w->req, l->dst, &buf, 1, on_write) < 0) {
+            l->write_err = true;
             free(w);
             fl_item_free(it);
             conn_close(c, false);
@@ -552,11 +572,32 @@ static void link_write(struct fl_link *l, struct fl_item *it, bool notify)
 
 /* ---- connections --------------------------------------------------------------------------- */
 
+/* The last callback has run: report each link's counts (only links that ran: a connection
+ * refused or never dialled has none, as in the reference), then free. */
+static void conn_free(struct fl_conn *c)
+{
+    struct fl_server *srv = c->srv;
+    if (c->running && srv->link_hook) {
+        for (int d = 0; d < 2; d++) {
+            const struct fl_link *l = &c->link[d];
+            struct fl_link_stats st = {.proxy = c->label_proxy, .listener = c->label_listen,
+                                       .upstream = c->label_upstream, .dir = l->dir,
+                                       .received = l->received, .sent = l->sent,
+                                       .write_ok = !l->write_err};
+            srv->link_hook(srv->link_arg, &st);
+        }
+    }
+    free(c->label_proxy);
+    free(c->label_listen);
+    free(c->label_upstream);
+    free(c);
+}
+
 static void on_conn_handle_closed(uv_handle_t *h)
 {
     struct fl_conn *c = h->data;
     if (--c->refs == 0)
-        free(c);
+        conn_free(c);
 }
 
 static void set_linger0(uv_tcp_t *h)
@@ -670,6 +711,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     it->len = (size_t)nread;
     it->ts_ns = fl_now_ns();
+    l->received += (uint64_t)nread;
     stage_input(l, 0, it);
     if (!c->closing && l->reading && l->queued > FL_LINK_HIGH) {
         uv_read_stop(s);
@@ -745,7 +787,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         if (!c->closing)
             conn_close(c, false);
         else if (c->refs == 0)
-            free(c);
+            conn_free(c);
         return;
     }
     uv_tcp_init(&c->srv->loop, &c->server);
@@ -786,6 +828,9 @@ static void on_accept(uv_stream_t *listener, int status)
         return;
     }
     uv_tcp_nodelay(&c->client, 1);
+    c->label_proxy = strdup(p->name);
+    c->label_listen = strdup(p->listen);
+    c->label_upstream = strdup(p->upstream);
     c->proxy = p;
     c->next = p->conns;
     if (p->conns)
@@ -793,6 +838,10 @@ static void on_accept(uv_stream_t *listener, int status)
     p->conns = c;
     link_init(c, FL_UPSTREAM);
     link_init(c, FL_DOWNSTREAM);
+    if (!c->label_proxy || !c->label_listen || !c->label_upstream) {
+        conn_close(c, false);
+        return;
+    }
     /* Connection-setup toxics (refuse, slow_open) decide before anything is dialled; their
      * toxicity is rolled here, once per connection, from the seeded generator. */
     uint64_t delay_ms = 0;
@@ -1211,6 +1260,13 @@ void fl_server_set_stop_hook(struct fl_server *srv, void (*hook)(void *), void *
 {
     srv->stop_hook = hook;
     srv->stop_arg = arg;
+}
+
+void fl_server_set_link_hook(struct fl_server *srv,
+                             void (*hook)(void *, const struct fl_link_stats *), void *arg)
+{
+    srv->link_hook = hook;
+    srv->link_arg = arg;
 }
 
 void fl_server_request_stop(struct fl_server *srv)

@@ -67,6 +67,21 @@ void fl_server_request_stop(struct fl_server *srv);  /* loop thread only */
 void fl_server_free(struct fl_server *srv);
 void fl_server_set_stop_hook(struct fl_server *srv, void (*hook)(void *), void *arg);
 
+/* What one link moved, for /metrics. The labels are copies taken when the client was accepted
+ * (a proxy may be renamed, moved or deleted before its connections end). received: bytes read
+ * from the link's source; sent: bytes whose write to the destination completed; write_ok: no
+ * write or shutdown on the destination failed or was cancelled. */
+struct fl_link_stats {
+    const char *proxy, *listener, *upstream;
+    enum fl_dir dir;
+    uint64_t received, sent;
+    bool write_ok;
+};
+/* Called on the loop thread once per link of every connection that reached RUNNING, when the
+ * connection is freed (after its last write callback, so the counts are final). */
+void fl_server_set_link_hook(struct fl_server *srv,
+                             void (*hook)(void *, const struct fl_link_stats *), void *arg);
+
 /* Proxies (loop thread only). Functions returning int give 0 or -errno with err filled. */
 struct fl_proxy *fl_proxy_find(struct fl_server *srv, const char *name);
 size_t fl_proxy_list(struct fl_server *srv, struct fl_proxy ***out); /* sorted by name */

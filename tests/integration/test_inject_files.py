@@ -381,12 +381,19 @@ def test_kind_socket_overrides_io_family(faultline, env, victim, tmp_path):
 def test_kind_pipe_hits_pipe_not_file(inject, victim, tmp_path):
     # /dev/stdout re-opens the captured stdout, a pipe; the report lines go through stdio
     # (stdout's flush is fflush, which a `write:` rule does not name), so they still arrive
-    rule = "write:kind=pipe:errno=EPIPE"
+    rule = "write:kind=pipe:errno=EIO"
     assert lines(ok(inject([rule], victim, "write", "/dev/stdout", 10))) == [
-        "open 3", "write -1 EPIPE", "close 0"]
+        "open 3", "write -1 EIO", "close 0"]
     f = tmp_path / "k.bin"
     assert lines(ok(inject([rule], victim, "write", f, 10))) == ["open 3", "write 10", "close 0"]
     assert f.read_bytes() == b"x" * 10
+
+
+def test_injected_epipe_raises_sigpipe_like_the_kernel(inject, victim):
+    # a real EPIPE on write comes with SIGPIPE, which kills a program that does not ignore it
+    cp = inject(["write:kind=pipe:errno=EPIPE"], victim, "write", "/dev/stdout", 10)
+    assert cp.returncode == 128 + 13, cp
+    assert "SIGPIPE" in cp.stderr
 
 
 def test_kind_file_does_not_hit_pipe(inject, victim):

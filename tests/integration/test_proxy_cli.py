@@ -404,3 +404,57 @@ def test_runtime_metrics_values(faultline, env, upstream):
         assert "toxiproxy_proxy_received_bytes_total" not in text
     finally:
         assert p.stop() == 0
+
+
+def test_proxy_metrics_count_bytes_per_direction(faultline, env):
+    # Two connections, each pushing UP bytes to the server and DOWN bytes back; the counters
+    # appear when each connection ends and sum over connections of the same label set.
+    UP, DOWN = 100_003, 70_001
+
+    def sink_then_reply(c):
+        got = 0
+        while True:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += len(d)
+        assert got == UP
+        c.sendall(b"d" * DOWN)
+
+    server = Server(sink_then_reply)
+    p = Proxy(faultline, "--proxy-metrics", env=env)
+    try:
+        addr = p.create("m", server.addr)
+        listener = f"127.0.0.1:{addr[1]}"
+        for _ in range(2):
+            s = connect(addr)
+            s.sendall(b"u" * UP)
+            s.shutdown(socket.SHUT_WR)
+            got = 0
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += len(d)
+            s.close()
+            assert got == DOWN
+        labels = f'listener="{listener}",proxy="m",upstream="{server.addr}"'
+        want = {
+            f'toxiproxy_proxy_received_bytes_total{{direction="upstream",{labels}}}': 2 * UP,
+            f'toxiproxy_proxy_sent_bytes_total{{direction="upstream",{labels}}}': 2 * UP,
+            f'toxiproxy_proxy_received_bytes_total{{direction="downstream",{labels}}}': 2 * DOWN,
+            f'toxiproxy_proxy_sent_bytes_total{{direction="downstream",{labels}}}': 2 * DOWN,
+        }
+        deadline = time.monotonic() + 10
+        while True:
+            text = p.api("GET", "/metrics")[2].decode()
+            vals = dict(re.findall(r"^(toxiproxy_\w+\{[^}]*\}) (\S+)$", text, re.M))
+            got = {k: int(v) for k, v in vals.items()}
+            if got == want or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert got == want, text
+        assert server.errors == []
+    finally:
+        server.close()
+        assert p.stop() == 0
