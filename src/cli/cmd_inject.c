@@ -259,16 +259,12 @@ static void kill_tree(pid_t root, int sig)
         closedir(d);
     /* breadth-first from root; descendants get the signal before their parents */
     pid_t tree[4096];
-    size_t nt = 0, head = 0;
+    size_t nt = 0;
     tree[nt++] = root;
-    while (head < nt)
+    for (size_t head = 0; head < nt; head++)
         for (size_t i = 0; i < n && nt < 4096; i++)
             if (ppids[i] == tree[head] && pids[i] != root)
                 tree[nt++] = pids[i];
-            else if (i + 1 == n)
-                head++;
-    if (n == 0)
-        head = nt;
     for (size_t i = nt; i-- > 0;)
         kill(tree[i], sig);
 }

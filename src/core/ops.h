@@ -100,6 +100,7 @@ enum fl_class {
     X(__getdelim, IO_READ, NONE, READ, FL_OPF_STDIO)                                              \
     X(fgetc, IO_READ, NONE, READ, FL_OPF_STDIO)                                                   \
     X(getc, IO_READ, NONE, READ, FL_OPF_STDIO)                                                    \
+    X(__uflow, IO_READ, NONE, READ, FL_OPF_STDIO)                                                 \
     X(write, IO_WRITE, NET_SEND, WRITE, FL_OPF_SHORT)                                             \
     X(pwrite, IO_WRITE, NONE, WRITE, FL_OPF_SHORT)                                                \
     X(pwrite64, IO_WRITE, NONE, WRITE, FL_OPF_SHORT)                                              \
@@ -137,9 +138,10 @@ enum fl_class {
     X(vdprintf, IO_WRITE, NONE, WRITE, 0)                                                         \
     X(__dprintf_chk, IO_WRITE, NONE, WRITE, 0)                                                    \
     X(__vdprintf_chk, IO_WRITE, NONE, WRITE, 0)                                                   \
-    X(fflush, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                                \
-    X(fflush_unlocked, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                       \
-    X(fclose, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                                \
+    X(fflush, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                 \
+    X(fflush_unlocked, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                        \
+    X(fclose, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                 \
+    X(__overflow, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                            \
     X(fsync, IO_SYNC, NONE, SYNC, 0)                                                              \
     X(fdatasync, IO_SYNC, NONE, SYNC, 0)                                                          \
     X(sync_file_range, IO_SYNC, NONE, SYNC, 0)                                                    \

@@ -223,6 +223,11 @@ FL_EXPORT ssize_t __getdelim(char **line, size_t *n, int delim, FILE *fp)
     }                                                                                             \
     return c;
 
+/* getc_unlocked/putc_unlocked are macros on the stream's buffer; when the buffer runs dry or
+ * full they call __uflow/__overflow, which is where their reads and writes really happen. */
+int __uflow(FILE *fp);
+int __overflow(FILE *fp, int ch);
+FL_EXPORT int __uflow(FILE *fp) { FL_GETC_BODY(__uflow, fp, FL_REAL(__uflow)(fp)) }
 FL_EXPORT int fgetc(FILE *fp) { FL_GETC_BODY(fgetc, fp, FL_REAL(fgetc)(fp)) }
 FL_EXPORT int getc(FILE *fp) { FL_GETC_BODY(getc, fp, FL_REAL(getc)(fp)) }
 
@@ -265,6 +270,10 @@ FL_EXPORT size_t fwrite_unlocked(const void *ptr, size_t size, size_t n, FILE *f
     fl_stream_error(fp, h.r->err);                                                                \
     return EOF;
 
+FL_EXPORT int __overflow(FILE *fp, int ch)
+{
+    FL_PUT_BODY(__overflow, fp, (unsigned char)ch, FL_REAL(__overflow)(fp, ch))
+}
 FL_EXPORT int fputs(const char *s, FILE *fp) { FL_PUT_BODY(fputs, fp, 1, FL_REAL(fputs)(s, fp)) }
 FL_EXPORT int fputs_unlocked(const char *s, FILE *fp)
 {
