@@ -13,16 +13,18 @@ bootstrap:
 	@scripts/bootstrap
 
 $(BUILD)/build.ninja:
-	@scripts/bootstrap --quiet
+	@scripts/bootstrap --quiet build
 	$(MESON) setup $(BUILD)
 
 build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 unit: build
+	@scripts/bootstrap --quiet test
 	$(MESON) test -C $(BUILD) --print-errorlogs
 
 integration: build
+	@scripts/bootstrap --quiet test
 	FAULTLINE_BUILD=$(abspath $(BUILD)) $(PYTEST) -q -p no:cacheprovider tests/integration
 
 test: unit integration
@@ -32,7 +34,7 @@ demo: build
 
 # AddressSanitizer + UBSan build; runs the unit tests and fuzz replays under it.
 asan:
-	@scripts/bootstrap --quiet
+	@scripts/bootstrap --quiet test
 	test -f $(ASAN)/build.ninja || $(MESON) setup $(ASAN) -Db_sanitize=address,undefined -Db_lundef=false
 	ninja -C $(ASAN)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
@@ -53,6 +55,7 @@ fuzz:
 	done
 
 bench: build
+	@scripts/bootstrap --quiet bench
 	bench/preload $(BUILD)
 
 clean:

@@ -87,20 +87,20 @@ enum fl_class {
     X(__read_chk, IO_READ, NET_RECV, READ, FL_OPF_SHORT)                                          \
     X(__pread_chk, IO_READ, NONE, READ, FL_OPF_SHORT)                                             \
     X(__pread64_chk, IO_READ, NONE, READ, FL_OPF_SHORT)                                           \
-    X(fread, IO_READ, NONE, READ, FL_OPF_SHORT | FL_OPF_STDIO)                                    \
-    X(fread_unlocked, IO_READ, NONE, READ, FL_OPF_SHORT | FL_OPF_STDIO)                           \
-    X(__fread_chk, IO_READ, NONE, READ, FL_OPF_SHORT | FL_OPF_STDIO)                              \
-    X(__fread_unlocked_chk, IO_READ, NONE, READ, FL_OPF_SHORT | FL_OPF_STDIO)                     \
-    X(fgets, IO_READ, NONE, READ, FL_OPF_STDIO)                                                   \
-    X(fgets_unlocked, IO_READ, NONE, READ, FL_OPF_STDIO)                                          \
-    X(__fgets_chk, IO_READ, NONE, READ, FL_OPF_STDIO)                                             \
-    X(__fgets_unlocked_chk, IO_READ, NONE, READ, FL_OPF_STDIO)                                    \
-    X(getline, IO_READ, NONE, READ, FL_OPF_STDIO)                                                 \
-    X(getdelim, IO_READ, NONE, READ, FL_OPF_STDIO)                                                \
-    X(__getdelim, IO_READ, NONE, READ, FL_OPF_STDIO)                                              \
-    X(fgetc, IO_READ, NONE, READ, FL_OPF_STDIO)                                                   \
-    X(getc, IO_READ, NONE, READ, FL_OPF_STDIO)                                                    \
-    X(__uflow, IO_READ, NONE, READ, FL_OPF_STDIO)                                                 \
+    X(fread, IO_READ, NET_RECV, READ, FL_OPF_SHORT | FL_OPF_STDIO)                                    \
+    X(fread_unlocked, IO_READ, NET_RECV, READ, FL_OPF_SHORT | FL_OPF_STDIO)                           \
+    X(__fread_chk, IO_READ, NET_RECV, READ, FL_OPF_SHORT | FL_OPF_STDIO)                              \
+    X(__fread_unlocked_chk, IO_READ, NET_RECV, READ, FL_OPF_SHORT | FL_OPF_STDIO)                     \
+    X(fgets, IO_READ, NET_RECV, READ, FL_OPF_STDIO)                                                   \
+    X(fgets_unlocked, IO_READ, NET_RECV, READ, FL_OPF_STDIO)                                          \
+    X(__fgets_chk, IO_READ, NET_RECV, READ, FL_OPF_STDIO)                                             \
+    X(__fgets_unlocked_chk, IO_READ, NET_RECV, READ, FL_OPF_STDIO)                                    \
+    X(getline, IO_READ, NET_RECV, READ, FL_OPF_STDIO)                                                 \
+    X(getdelim, IO_READ, NET_RECV, READ, FL_OPF_STDIO)                                                \
+    X(__getdelim, IO_READ, NET_RECV, READ, FL_OPF_STDIO)                                              \
+    X(fgetc, IO_READ, NET_RECV, READ, FL_OPF_STDIO)                                                   \
+    X(getc, IO_READ, NET_RECV, READ, FL_OPF_STDIO)                                                    \
+    X(__uflow, IO_READ, NET_RECV, READ, FL_OPF_STDIO)                                                 \
     X(write, IO_WRITE, NET_SEND, WRITE, FL_OPF_SHORT)                                             \
     X(pwrite, IO_WRITE, NONE, WRITE, FL_OPF_SHORT)                                                \
     X(pwrite64, IO_WRITE, NONE, WRITE, FL_OPF_SHORT)                                              \
@@ -117,31 +117,31 @@ enum fl_class {
     X(sendfile__in, IO_READ, NONE, READ, FL_OPF_SHORT | FL_OPF_NOBUF)                             \
     X(sendfile64__in, IO_READ, NONE, READ, FL_OPF_SHORT | FL_OPF_NOBUF)                           \
     X(splice__in, IO_READ, NONE, READ, FL_OPF_SHORT | FL_OPF_NOBUF)                               \
-    X(fwrite, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                 \
-    X(fwrite_unlocked, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                        \
-    X(fputs, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                                 \
-    X(fputs_unlocked, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                        \
-    X(fputc, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                                 \
-    X(fputc_unlocked, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                        \
-    X(putc, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                                  \
+    X(fwrite, IO_WRITE, NET_SEND, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                 \
+    X(fwrite_unlocked, IO_WRITE, NET_SEND, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                        \
+    X(fputs, IO_WRITE, NET_SEND, WRITE, FL_OPF_STDIO)                                                 \
+    X(fputs_unlocked, IO_WRITE, NET_SEND, WRITE, FL_OPF_STDIO)                                        \
+    X(fputc, IO_WRITE, NET_SEND, WRITE, FL_OPF_STDIO)                                                 \
+    X(fputc_unlocked, IO_WRITE, NET_SEND, WRITE, FL_OPF_STDIO)                                        \
+    X(putc, IO_WRITE, NET_SEND, WRITE, FL_OPF_STDIO)                                                  \
     X(puts, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                                  \
     X(putchar, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                               \
-    X(fprintf, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                               \
+    X(fprintf, IO_WRITE, NET_SEND, WRITE, FL_OPF_STDIO)                                               \
     X(printf, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                                \
-    X(vfprintf, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                              \
+    X(vfprintf, IO_WRITE, NET_SEND, WRITE, FL_OPF_STDIO)                                              \
     X(vprintf, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                               \
-    X(__fprintf_chk, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                         \
+    X(__fprintf_chk, IO_WRITE, NET_SEND, WRITE, FL_OPF_STDIO)                                         \
     X(__printf_chk, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                          \
-    X(__vfprintf_chk, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                        \
+    X(__vfprintf_chk, IO_WRITE, NET_SEND, WRITE, FL_OPF_STDIO)                                        \
     X(__vprintf_chk, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                         \
     X(dprintf, IO_WRITE, NONE, WRITE, 0)                                                          \
     X(vdprintf, IO_WRITE, NONE, WRITE, 0)                                                         \
     X(__dprintf_chk, IO_WRITE, NONE, WRITE, 0)                                                    \
     X(__vdprintf_chk, IO_WRITE, NONE, WRITE, 0)                                                   \
-    X(fflush, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                 \
-    X(fflush_unlocked, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                        \
-    X(fclose, IO_WRITE, NONE, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                 \
-    X(__overflow, IO_WRITE, NONE, WRITE, FL_OPF_STDIO)                                            \
+    X(fflush, IO_WRITE, NET_SEND, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                 \
+    X(fflush_unlocked, IO_WRITE, NET_SEND, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                        \
+    X(fclose, IO_WRITE, NET_SEND, WRITE, FL_OPF_SHORT | FL_OPF_STDIO)                                 \
+    X(__overflow, IO_WRITE, NET_SEND, WRITE, FL_OPF_STDIO)                                            \
     X(fsync, IO_SYNC, NONE, SYNC, 0)                                                              \
     X(fdatasync, IO_SYNC, NONE, SYNC, 0)                                                          \
     X(sync_file_range, IO_SYNC, NONE, SYNC, 0)                                                    \

@@ -44,7 +44,8 @@ _Atomic unsigned char fl_stdio_failed[FL_FDTAB_SIZE];
 static struct fl_ctl_rule fl_eintr_rule = {.effects = FL_EFF_ERRNO, .err = EINTR};
 void *fl_real[FL_OP_COUNT];
 
-_Atomic uint64_t *fl_fdtab; /* per-fd mask of selective rules that match; 0 = unknown */
+_Atomic uint64_t *fl_fdtab;
+uint64_t fl_subject_rules; /* per-fd mask of selective rules that match; 0 = unknown */
 
 /* ---- resolving real symbols ------------------------------------------------------------- */
 
@@ -172,6 +173,9 @@ __attribute__((constructor(101))) static void fl_init(void)
     void *tab = mmap(NULL, FL_FDTAB_SIZE * sizeof(uint64_t), PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     fl_fdtab = tab == MAP_FAILED ? NULL : tab;
+    for (unsigned i = 0; i < c->nrules; i++)
+        if (c->rules[i].path[0] || c->rules[i].peer_family || c->rules[i].port)
+            fl_subject_rules |= UINT64_C(1) << i;
     if (c->flags & FL_CTL_NO_FOLLOW) {
         fl_strip_env();
         pthread_atfork(NULL, NULL, fl_detach);

@@ -100,9 +100,12 @@ uint64_t fl_by_path(uint64_t cand, int dirfd, const char *path);
 uint64_t fl_by_path2(uint64_t cand, int dirfd1, const char *p1, int dirfd2, const char *p2);
 uint64_t fl_by_addr(uint64_t cand, const struct sockaddr *sa, socklen_t len);
 uint64_t fl_by_host(uint64_t cand, const char *host);
+/* Rules with a path, peer or port selector: a call with no subject (msync) cannot match
+ * them, but it does match rules whose only selector is an fd kind (io.* families imply one). */
+extern uint64_t fl_subject_rules;
 static inline uint64_t fl_unselective(uint64_t cand)
 {
-    return cand & ~fl_ctl_active->selective;
+    return cand & ~fl_subject_rules;
 }
 
 /* The bootstrap arena (allocations made while dlsym runs); free() must skip its blocks. */
