@@ -570,6 +570,13 @@ int cmd_inject(int argc, char **argv)
         rc = FL_EXIT_NORESOURCE;
         goto out_free;
     }
+    /* the loader splits LD_PRELOAD at blanks and ':', so such a path can never be preloaded */
+    if (strpbrk(preload, " \t:")) {
+        fl_errorf("the preload library's path '%s' holds a blank or ':', which LD_PRELOAD cannot "
+                  "carry; install or build faultline under a path without them", preload);
+        rc = FL_EXIT_NORESOURCE;
+        goto out_free;
+    }
     warn_unreachable(cfg.argv[0]);
 
     char state[PATH_MAX];
