@@ -83,3 +83,14 @@ def inject(run):
 
 def have(tool: str) -> bool:
     return shutil.which(tool) is not None
+
+
+@pytest.fixture
+def proxy(faultline, env):
+    """A `faultline proxy` on an ephemeral port (tests/integration/proxyutil.py), stopped and
+    checked to exit 0 after the test."""
+    from proxyutil import Proxy
+
+    p = Proxy(faultline, env=env)
+    yield p
+    assert p.stop() == 0

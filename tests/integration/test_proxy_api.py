@@ -13,13 +13,6 @@ from proxyutil import Proxy, Server, connect, echo
 
 
 @pytest.fixture
-def proxy(faultline, env):
-    p = Proxy(faultline, env=env)
-    yield p
-    assert p.stop() == 0
-
-
-@pytest.fixture
 def upstream():
     s = Server(echo)
     yield s

@@ -14,13 +14,6 @@ from proxyutil import (HttpClient, Proxy, Server, connect, echo, http_app, recv_
 
 
 @pytest.fixture
-def proxy(faultline, env):
-    p = Proxy(faultline, env=env)
-    yield p
-    assert p.stop() == 0
-
-
-@pytest.fixture
 def echo_server():
     s = Server(echo)
     yield s

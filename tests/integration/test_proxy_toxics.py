@@ -13,13 +13,6 @@ from proxyutil import Proxy, Server, connect, echo, recv_all, recv_exactly, rtt
 
 
 @pytest.fixture
-def proxy(faultline, env):
-    p = Proxy(faultline, env=env)
-    yield p
-    assert p.stop() == 0
-
-
-@pytest.fixture
 def echo_server():
     s = Server(echo)
     yield s
