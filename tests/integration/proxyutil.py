@@ -3,7 +3,6 @@
 talk to its HTTP API with http.client, and run small loopback TCP servers in threads."""
 import http.client
 import json
-import os
 import re
 import signal
 import socket

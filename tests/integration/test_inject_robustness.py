@@ -4,7 +4,6 @@ through, threads and fork are safe, malloc rules do not break start-up, faultlin
 is its own and replayable, children follow (or not), and the call families that are not files
 (dns, time, mem) behave as documented."""
 import json
-import os
 import re
 import signal
 import subprocess

@@ -2,10 +2,8 @@
 """`faultline proxy`: the Toxiproxy 2.x HTTP API, endpoint by endpoint, against the real binary
 (see /work/shared/anchors/toxiproxy-api.md for what each reply must look like)."""
 import json
-import os
 import signal
 import socket
-import subprocess
 
 import pytest
 
