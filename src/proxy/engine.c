@@ -6,7 +6,8 @@
  * Why one thread: every proxy, toxic and connection is touched only here, so a toxic change
  * from the API is applied between two callbacks, never under a lock that a blocked socket
  * could hold (the reference server's recurring "API hangs while toxics are removed under
- * traffic" bug class). Timers are uv timers; nothing sleeps.
+ * traffic" bug class). Stage wake-ups come from one timerfd (ns deadlines, a
+ * min-heap of stages); nothing sleeps.
  *
  * Division map: time and items | stages and chains | writer | connections | listeners and
  * proxies | toxics | server.
@@ -37,7 +38,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "prng.h"
@@ -55,6 +60,16 @@ struct fl_server {
     void *stop_arg;
     void (*link_hook)(void *, const struct fl_link_stats *); /* api.c: /metrics byte counters */
     void *link_arg;
+    /* Stage wake-ups: a min-heap of stages keyed by wake_ns, driving one absolute
+     * CLOCK_MONOTONIC timerfd (nanosecond deadlines; uv timers are whole milliseconds). */
+    struct fl_stage **heap;
+    size_t heap_n, heap_cap;
+    int tfd;                     /* -1: unavailable, stages fall back to their uv timers */
+    uint64_t tfd_armed;          /* the deadline the timerfd holds, 0 = disarmed */
+    uv_poll_t tfd_poll;
+    bool tfd_poll_init;
+    uv_idle_t spin;              /* running while the earliest deadline is under SPIN_NS away */
+    bool spinning;
 };
 
 struct fl_link {
@@ -182,8 +197,8 @@ void fl_stage_set_deadline(struct fl_stage *st, uint64_t deadline_ns)
 
 void fl_stage_abort(struct fl_stage *st, bool reset) { conn_close(st->link->conn, reset); }
 
-/* Items due within this slack are released now: uv timers have millisecond resolution. */
-#define RELEASE_SLACK_NS 200000
+/* Items are released at (never before) their release time: the timerfd has ns resolution. */
+#define RELEASE_SLACK_NS 0
 
 static size_t stage_index(struct fl_stage *st)
 {
@@ -192,6 +207,109 @@ static size_t stage_index(struct fl_stage *st)
         if (l->stages[i] == st)
             return i;
     return SIZE_MAX;
+}
+
+/* ---- the stage timer heap ---- */
+
+static void heap_set(struct fl_server *srv, size_t i, struct fl_stage *st)
+{
+    srv->heap[i] = st;
+    st->heap_idx = i;
+}
+
+static void heap_up(struct fl_server *srv, size_t i)
+{
+    struct fl_stage *st = srv->heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (srv->heap[p]->wake_ns <= st->wake_ns)
+            break;
+        heap_set(srv, i, srv->heap[p]);
+        i = p;
+    }
+    heap_set(srv, i, st);
+}
+
+static void heap_down(struct fl_server *srv, size_t i)
+{
+    struct fl_stage *st = srv->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= srv->heap_n)
+            break;
+        if (c + 1 < srv->heap_n && srv->heap[c + 1]->wake_ns < srv->heap[c]->wake_ns)
+            c++;
+        if (srv->heap[c]->wake_ns >= st->wake_ns)
+            break;
+        heap_set(srv, i, srv->heap[c]);
+        i = c;
+    }
+    heap_set(srv, i, st);
+}
+
+static void heap_remove(struct fl_server *srv, struct fl_stage *st)
+{
+    size_t i = st->heap_idx;
+    if (i == SIZE_MAX)
+        return;
+    st->heap_idx = SIZE_MAX;
+    struct fl_stage *last = srv->heap[--srv->heap_n];
+    if (i == srv->heap_n)
+        return;
+    heap_set(srv, i, last);
+    heap_up(srv, i);
+    heap_down(srv, last->heap_idx);
+}
+
+/* Insert or move st to key wake_ns; false when the heap cannot grow. */
+static bool heap_update(struct fl_server *srv, struct fl_stage *st, uint64_t wake_ns)
+{
+    if (st->heap_idx != SIZE_MAX) {
+        uint64_t old = st->wake_ns;
+        st->wake_ns = wake_ns;
+        if (wake_ns < old)
+            heap_up(srv, st->heap_idx);
+        else if (wake_ns > old)
+            heap_down(srv, st->heap_idx);
+        return true;
+    }
+    if (srv->heap_n == srv->heap_cap) {
+        size_t cap = srv->heap_cap ? srv->heap_cap * 2 : 64;
+        struct fl_stage **v = realloc(srv->heap, cap * sizeof(*v));
+        if (!v)
+            return false;
+        srv->heap = v;
+        srv->heap_cap = cap;
+    }
+    st->wake_ns = wake_ns;
+    heap_set(srv, srv->heap_n++, st);
+    heap_up(srv, st->heap_idx);
+    return true;
+}
+
+/* Waking a sleeping thread takes 100 to 300 us on a VM (even a timerfd with 1 ns slack). So
+ * the timerfd fires SPIN_NS before the earliest deadline, and from then until it the loop
+ * polls without blocking (an idle handle: I/O is still served) and releases on time. */
+#define SPIN_NS 300000
+
+/* Point the timerfd at the heap's earliest key (absolute CLOCK_MONOTONIC, like uv_hrtime),
+ * less SPIN_NS; disarmed while spinning (the idle handle checks every loop turn). */
+static void tfd_sync(struct fl_server *srv)
+{
+    if (srv->tfd < 0)
+        return;
+    uint64_t when = 0;
+    if (srv->heap_n && !srv->spinning) {
+        when = srv->heap[0]->wake_ns;
+        when = when > SPIN_NS + 1 ? when - SPIN_NS : 1;
+    }
+    if (when == srv->tfd_armed)
+        return;
+    struct itimerspec its = {0};
+    its.it_value.tv_sec = (time_t)(when / 1000000000u);
+    its.it_value.tv_nsec = (long)(when % 1000000000u);
+    if (timerfd_settime(srv->tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        srv->tfd_armed = when;
 }
 
 /* Pass on every due item, then arm the timer for the next release or deadline. */
@@ -210,9 +328,8 @@ static void stage_pump(struct fl_stage *st)
         stage_arm(st);
 }
 
-static void on_stage_timer(uv_timer_t *t)
+static void stage_fire(struct fl_stage *st)
 {
-    struct fl_stage *st = t->data;
     if (st->dead)
         return;
     if (st->deadline_ns && st->deadline_ns <= fl_now_ns() + RELEASE_SLACK_NS) {
@@ -225,22 +342,72 @@ static void on_stage_timer(uv_timer_t *t)
     stage_pump(st);
 }
 
+static void on_stage_timer(uv_timer_t *t) { stage_fire(t->data); }
+
+static void on_spin(uv_idle_t *h);
+
+/* Fire every stage whose wake-up is due, then spin or arm the timerfd for the next one. */
+static void timers_run(struct fl_server *srv)
+{
+    uint64_t now = fl_now_ns();
+    while (srv->heap_n && srv->heap[0]->wake_ns <= now) {
+        struct fl_stage *st = srv->heap[0];
+        heap_remove(srv, st);
+        stage_fire(st); /* may re-arm st or other stages */
+    }
+    bool near = srv->heap_n && srv->heap[0]->wake_ns <= fl_now_ns() + SPIN_NS;
+    if (near && !srv->spinning) {
+        srv->spinning = true;
+        uv_idle_start(&srv->spin, on_spin);
+    } else if (!near && srv->spinning) {
+        srv->spinning = false;
+        uv_idle_stop(&srv->spin);
+    }
+    tfd_sync(srv);
+}
+
+static void on_spin(uv_idle_t *h) { timers_run(h->data); }
+
+static void on_tfd(uv_poll_t *h, int status, int events)
+{
+    struct fl_server *srv = h->data;
+    uint64_t expirations;
+    (void)status;
+    (void)events;
+    if (read(srv->tfd, &expirations, sizeof(expirations)) < 0) {
+        /* EAGAIN: spurious; the deadlines are checked against the clock anyway. */
+    }
+    srv->tfd_armed = 0; /* expired (or re-armed below) */
+    timers_run(srv);
+}
+
 static void stage_arm(struct fl_stage *st)
 {
     uv_timer_t *t = st->timer;
     if (st->dead)
         return;
+    struct fl_server *srv = st->link->conn->srv;
     uint64_t when = 0;
     /* A due item (release 0) queued outside stage_input, e.g. from another link's callback,
-     * still needs the timer to be pumped: arm it for "now". */
+     * still needs the timer to be pumped: arm it for "now" (fires on the next loop turn). */
     if (st->head)
         when = st->head->release_ns ? st->head->release_ns : 1;
     if (st->deadline_ns && (!when || st->deadline_ns < when))
         when = st->deadline_ns;
     if (!when) {
+        heap_remove(srv, st);
         uv_timer_stop(t);
+        tfd_sync(srv);
         return;
     }
+    if (srv->tfd >= 0 && heap_update(srv, st, when)) {
+        uv_timer_stop(t);
+        tfd_sync(srv);
+        return;
+    }
+    /* Fallback (no timerfd, or no memory for the heap): a millisecond uv timer. */
+    heap_remove(srv, st);
+    tfd_sync(srv);
     uint64_t now = fl_now_ns();
     uint64_t ms = when > now ? (when - now + 999999) / 1000000 : 0;
     uv_timer_start(t, on_stage_timer, ms, 0);
@@ -303,6 +470,8 @@ static void stage_free_queue(struct fl_stage *st)
 static void stage_retire(struct fl_stage *st)
 {
     st->dead = true;
+    heap_remove(st->link->conn->srv, st);
+    tfd_sync(st->link->conn->srv);
     uv_timer_stop(st->timer);
     uv_close((uv_handle_t *)st->timer, on_stage_closed);
 }
@@ -321,6 +490,7 @@ static struct fl_stage *stage_new(struct fl_link *l, const struct fl_toxic *t)
     timer->data = st;
     c->refs++;
     st->timer = timer;
+    st->heap_idx = SIZE_MAX;
     st->ops = t->ops;
     st->link = l;
     st->toxic_id = t->id;
@@ -1245,6 +1415,23 @@ struct fl_server *fl_server_new(uint64_t seed)
         return NULL;
     }
     fl_prng_seed(&srv->prng, seed);
+    /* Data-path chunks are 32 KiB items malloc'd and freed at line rate: keep glibc from
+     * trimming the heap top (and from mmap'ing) so freed chunks are reused without faults. */
+    mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+    srv->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (srv->tfd >= 0 && uv_poll_init(&srv->loop, &srv->tfd_poll, srv->tfd) == 0) {
+        srv->tfd_poll.data = srv;
+        srv->tfd_poll_init = true;
+        uv_poll_start(&srv->tfd_poll, UV_READABLE, on_tfd);
+        uv_unref((uv_handle_t *)&srv->tfd_poll); /* stages' connections keep the loop alive */
+        uv_idle_init(&srv->loop, &srv->spin);
+        srv->spin.data = srv;
+        uv_unref((uv_handle_t *)&srv->spin);
+    } else if (srv->tfd >= 0) {
+        close(srv->tfd);
+        srv->tfd = -1;
+    }
     /* Signals are caught from here on, so a SIGTERM right after start-up is graceful too. */
     uv_signal_init(&srv->loop, &srv->sig_int);
     uv_signal_init(&srv->loop, &srv->sig_term);
@@ -1284,6 +1471,8 @@ void fl_server_request_stop(struct fl_server *srv)
 
 int fl_server_run(struct fl_server *srv)
 {
+    /* The loop thread sleeps until the next stage deadline: no default 50 us slack. */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     return 0;
 }
@@ -1295,6 +1484,14 @@ void fl_server_free(struct fl_server *srv)
     /* Not stopped through the loop (a start-up error): wind down here. */
     fl_server_request_stop(srv);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
+    if (srv->tfd_poll_init) {
+        uv_close((uv_handle_t *)&srv->tfd_poll, NULL);
+        uv_close((uv_handle_t *)&srv->spin, NULL);
+        uv_run(&srv->loop, UV_RUN_DEFAULT);
+    }
+    if (srv->tfd >= 0)
+        close(srv->tfd);
+    free(srv->heap);
     uv_loop_close(&srv->loop);
     free(srv);
 }

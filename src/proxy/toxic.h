@@ -106,7 +106,9 @@ struct fl_stage {
     int64_t counter;         /* limit_data: bytes forwarded; carried over across updates */
     bool triggered;          /* reset_peer: first chunk/EOF seen */
     bool dead;               /* removed from the chain; timer closing */
-    void *timer;             /* uv_timer_t *, owned by the engine */
+    void *timer;             /* uv_timer_t *, owned by the engine (lifetime; fallback) */
+    uint64_t wake_ns;        /* engine: this stage's key in the server's timer heap */
+    size_t heap_idx;         /* engine: position in that heap, SIZE_MAX when not in it */
     void *priv;              /* the kind's own state (malloc'd by it, free()d by the engine) */
 };
 
