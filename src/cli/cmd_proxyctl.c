@@ -557,6 +557,28 @@ static int print_toxic_reply(const struct ctl *c, const struct reply *rp, json_t
     return FL_EXIT_OK;
 }
 
+/* POST a new toxic (toxic NULL) or PATCH an existing one with body b (consumed), and print the
+ * reply: what `toxic add` and `toxic update` share. */
+static int send_toxic(struct ctl *c, const char *method, const char *proxy, const char *toxic,
+                      json_t *b, const char *verb)
+{
+    char path[4096];
+    if (make_path(path, sizeof(path), proxy, toxic ? "/toxics/" : "/toxics", toxic)) {
+        json_decref(b);
+        return FL_EXIT_USAGE;
+    }
+    struct reply rp;
+    json_t *v = NULL;
+    int rc = call(c, method, path, b, &rp, c->json ? NULL : &v);
+    json_decref(b);
+    if (!rc) {
+        rc = print_toxic_reply(c, &rp, v, verb, proxy);
+        free(rp.body);
+    }
+    json_decref(v);
+    return rc;
+}
+
 enum { OPT_API = 0x100, OPT_JSON, OPT_LISTEN, OPT_UPSTREAM, OPT_TYPE, OPT_STREAM, OPT_TOXICITY,
        OPT_NAME };
 
@@ -762,21 +784,7 @@ int fl_proxyctl(int argc, char **argv)
                               "attributes", attrs);
         if (tname)
             json_object_set_new(b, "name", json_string(tname));
-        char path[4096];
-        if (make_path(path, sizeof(path), args[0], "/toxics", NULL)) {
-            json_decref(b);
-            rc = FL_EXIT_USAGE;
-            goto out;
-        }
-        struct reply rp;
-        json_t *v = NULL;
-        rc = call(&c, "POST", path, b, &rp, c.json ? NULL : &v);
-        json_decref(b);
-        if (!rc) {
-            rc = print_toxic_reply(&c, &rp, v, "added", args[0]);
-            free(rp.body);
-        }
-        json_decref(v);
+        rc = send_toxic(&c, "POST", args[0], NULL, b, "added");
     } else if (!strcmp(cmd, "toxic update")) {
         if ((rc = need_args(nargs, 2, "toxic update NAME TOXIC")))
             goto out;
@@ -788,21 +796,7 @@ int fl_proxyctl(int argc, char **argv)
         json_t *b = json_pack("{s:O}", "attributes", attrs);
         if (toxicity_given)
             json_object_set_new(b, "toxicity", json_real(toxicity));
-        char path[4096];
-        if (make_path(path, sizeof(path), args[0], "/toxics/", args[1])) {
-            json_decref(b);
-            rc = FL_EXIT_USAGE;
-            goto out;
-        }
-        struct reply rp;
-        json_t *v = NULL;
-        rc = call(&c, "PATCH", path, b, &rp, c.json ? NULL : &v);
-        json_decref(b);
-        if (!rc) {
-            rc = print_toxic_reply(&c, &rp, v, "updated", args[0]);
-            free(rp.body);
-        }
-        json_decref(v);
+        rc = send_toxic(&c, "PATCH", args[0], args[1], b, "updated");
     } else { /* toxic remove */
         if ((rc = need_args(nargs, 2, "toxic remove NAME TOXIC")))
             goto out;
