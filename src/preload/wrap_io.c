@@ -274,15 +274,18 @@ FL_WRAPPER_FD(ssize_t, pread64, (int fd, void *buf, size_t n, off64_t off), (fd,
 {
     FL_READ_SLOW(pread64, fd, buf, n, FL_REAL(pread64)(fd, buf, len_, off))
 }
-FL_WRAPPER_FD(ssize_t, __read_chk, (int fd, void *buf, size_t n, size_t buflen), (fd, buf, n, buflen), fd)
+FL_WRAPPER_FD(ssize_t, __read_chk, (int fd, void *buf, size_t n, size_t buflen),
+              (fd, buf, n, buflen), fd)
 {
     FL_READ_SLOW(__read_chk, fd, buf, n, FL_REAL(__read_chk)(fd, buf, len_, buflen))
 }
-FL_WRAPPER_FD(ssize_t, __pread_chk, (int fd, void *buf, size_t n, off_t off, size_t buflen), (fd, buf, n, off, buflen), fd)
+FL_WRAPPER_FD(ssize_t, __pread_chk, (int fd, void *buf, size_t n, off_t off, size_t buflen),
+              (fd, buf, n, off, buflen), fd)
 {
     FL_READ_SLOW(__pread_chk, fd, buf, n, FL_REAL(__pread_chk)(fd, buf, len_, off, buflen))
 }
-FL_WRAPPER_FD(ssize_t, __pread64_chk, (int fd, void *buf, size_t n, off64_t off, size_t buflen), (fd, buf, n, off, buflen), fd)
+FL_WRAPPER_FD(ssize_t, __pread64_chk, (int fd, void *buf, size_t n, off64_t off, size_t buflen),
+              (fd, buf, n, off, buflen), fd)
 {
     FL_READ_SLOW(__pread64_chk, fd, buf, n, FL_REAL(__pread64_chk)(fd, buf, len_, off, buflen))
 }
@@ -290,15 +293,21 @@ FL_WRAPPER_FD(ssize_t, recv, (int fd, void *buf, size_t n, int flags), (fd, buf,
 {
     FL_READ_SLOW(recv, fd, buf, n, FL_REAL(recv)(fd, buf, len_, flags))
 }
-FL_WRAPPER_FD(ssize_t, recvfrom, (int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen), (fd, buf, n, flags, addr, alen), fd)
+FL_WRAPPER_FD(ssize_t, recvfrom,
+              (int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen),
+              (fd, buf, n, flags, addr, alen), fd)
 {
     FL_READ_SLOW(recvfrom, fd, buf, n, FL_REAL(recvfrom)(fd, buf, len_, flags, addr, alen))
 }
-FL_WRAPPER_FD(ssize_t, __recv_chk, (int fd, void *buf, size_t n, size_t buflen, int flags), (fd, buf, n, buflen, flags), fd)
+FL_WRAPPER_FD(ssize_t, __recv_chk, (int fd, void *buf, size_t n, size_t buflen, int flags),
+              (fd, buf, n, buflen, flags), fd)
 {
     FL_READ_SLOW(__recv_chk, fd, buf, n, FL_REAL(__recv_chk)(fd, buf, len_, buflen, flags))
 }
-FL_WRAPPER_FD(ssize_t, __recvfrom_chk, (int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr, socklen_t *alen), (fd, buf, n, buflen, flags, addr, alen), fd)
+FL_WRAPPER_FD(ssize_t, __recvfrom_chk,
+              (int fd, void *buf, size_t n, size_t buflen, int flags, struct sockaddr *addr,
+               socklen_t *alen),
+              (fd, buf, n, buflen, flags, addr, alen), fd)
 {
     FL_READ_SLOW(__recvfrom_chk, fd, buf, n,
                  FL_REAL(__recvfrom_chk)(fd, buf, len_, buflen, flags, addr, alen))
@@ -337,19 +346,23 @@ FL_WRAPPER_FD(ssize_t, readv, (int fd, const struct iovec *iov, int cnt), (fd, i
 {
     FL_IOV_SLOW(readv, fd, iov, cnt, FL_REAL(readv)(fd, v_, c_))
 }
-FL_WRAPPER_FD(ssize_t, preadv, (int fd, const struct iovec *iov, int cnt, off_t off), (fd, iov, cnt, off), fd)
+FL_WRAPPER_FD(ssize_t, preadv, (int fd, const struct iovec *iov, int cnt, off_t off),
+              (fd, iov, cnt, off), fd)
 {
     FL_IOV_SLOW(preadv, fd, iov, cnt, FL_REAL(preadv)(fd, v_, c_, off))
 }
-FL_WRAPPER_FD(ssize_t, preadv64, (int fd, const struct iovec *iov, int cnt, off64_t off), (fd, iov, cnt, off), fd)
+FL_WRAPPER_FD(ssize_t, preadv64, (int fd, const struct iovec *iov, int cnt, off64_t off),
+              (fd, iov, cnt, off), fd)
 {
     FL_IOV_SLOW(preadv64, fd, iov, cnt, FL_REAL(preadv64)(fd, v_, c_, off))
 }
-FL_WRAPPER_FD(ssize_t, preadv2, (int fd, const struct iovec *iov, int cnt, off_t off, int flags), (fd, iov, cnt, off, flags), fd)
+FL_WRAPPER_FD(ssize_t, preadv2, (int fd, const struct iovec *iov, int cnt, off_t off, int flags),
+              (fd, iov, cnt, off, flags), fd)
 {
     FL_IOV_SLOW(preadv2, fd, iov, cnt, FL_REAL(preadv2)(fd, v_, c_, off, flags))
 }
-FL_WRAPPER_FD(ssize_t, preadv64v2, (int fd, const struct iovec *iov, int cnt, off64_t off, int flags), (fd, iov, cnt, off, flags), fd)
+FL_WRAPPER_FD(ssize_t, preadv64v2, (int fd, const struct iovec *iov, int cnt, off64_t off, int flags),
+              (fd, iov, cnt, off, flags), fd)
 {
     FL_IOV_SLOW(preadv64v2, fd, iov, cnt, FL_REAL(preadv64v2)(fd, v_, c_, off, flags))
 }
@@ -357,19 +370,23 @@ FL_WRAPPER_FD(ssize_t, writev, (int fd, const struct iovec *iov, int cnt), (fd, 
 {
     FL_IOV_SLOW(writev, fd, iov, cnt, FL_REAL(writev)(fd, v_, c_))
 }
-FL_WRAPPER_FD(ssize_t, pwritev, (int fd, const struct iovec *iov, int cnt, off_t off), (fd, iov, cnt, off), fd)
+FL_WRAPPER_FD(ssize_t, pwritev, (int fd, const struct iovec *iov, int cnt, off_t off),
+              (fd, iov, cnt, off), fd)
 {
     FL_IOV_SLOW(pwritev, fd, iov, cnt, FL_REAL(pwritev)(fd, v_, c_, off))
 }
-FL_WRAPPER_FD(ssize_t, pwritev64, (int fd, const struct iovec *iov, int cnt, off64_t off), (fd, iov, cnt, off), fd)
+FL_WRAPPER_FD(ssize_t, pwritev64, (int fd, const struct iovec *iov, int cnt, off64_t off),
+              (fd, iov, cnt, off), fd)
 {
     FL_IOV_SLOW(pwritev64, fd, iov, cnt, FL_REAL(pwritev64)(fd, v_, c_, off))
 }
-FL_WRAPPER_FD(ssize_t, pwritev2, (int fd, const struct iovec *iov, int cnt, off_t off, int flags), (fd, iov, cnt, off, flags), fd)
+FL_WRAPPER_FD(ssize_t, pwritev2, (int fd, const struct iovec *iov, int cnt, off_t off, int flags),
+              (fd, iov, cnt, off, flags), fd)
 {
     FL_IOV_SLOW(pwritev2, fd, iov, cnt, FL_REAL(pwritev2)(fd, v_, c_, off, flags))
 }
-FL_WRAPPER_FD(ssize_t, pwritev64v2, (int fd, const struct iovec *iov, int cnt, off64_t off, int flags), (fd, iov, cnt, off, flags), fd)
+FL_WRAPPER_FD(ssize_t, pwritev64v2, (int fd, const struct iovec *iov, int cnt, off64_t off, int flags),
+              (fd, iov, cnt, off, flags), fd)
 {
     FL_IOV_SLOW(pwritev64v2, fd, iov, cnt, FL_REAL(pwritev64v2)(fd, v_, c_, off, flags))
 }
@@ -427,20 +444,26 @@ FL_WRAPPER_FD(ssize_t, write, (int fd, const void *buf, size_t n), (fd, buf, n),
 {
     FL_READ_SLOW(write, fd, NULL, n, FL_REAL(write)(fd, buf, len_))
 }
-FL_WRAPPER_FD(ssize_t, pwrite, (int fd, const void *buf, size_t n, off_t off), (fd, buf, n, off), fd)
+FL_WRAPPER_FD(ssize_t, pwrite, (int fd, const void *buf, size_t n, off_t off),
+              (fd, buf, n, off), fd)
 {
     FL_READ_SLOW(pwrite, fd, NULL, n, FL_REAL(pwrite)(fd, buf, len_, off))
 }
-FL_WRAPPER_FD(ssize_t, pwrite64, (int fd, const void *buf, size_t n, off64_t off), (fd, buf, n, off), fd)
+FL_WRAPPER_FD(ssize_t, pwrite64, (int fd, const void *buf, size_t n, off64_t off),
+              (fd, buf, n, off), fd)
 {
     FL_READ_SLOW(pwrite64, fd, NULL, n, FL_REAL(pwrite64)(fd, buf, len_, off))
 }
-FL_WRAPPER_FD(ssize_t, send, (int fd, const void *buf, size_t n, int flags), (fd, buf, n, flags), fd)
+FL_WRAPPER_FD(ssize_t, send, (int fd, const void *buf, size_t n, int flags),
+              (fd, buf, n, flags), fd)
 {
     fl_nosignal = (flags & MSG_NOSIGNAL) != 0;
     FL_READ_SLOW(send, fd, NULL, n, FL_REAL(send)(fd, buf, len_, flags))
 }
-FL_WRAPPER_FD(ssize_t, sendto, (int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr, socklen_t alen), (fd, buf, n, flags, addr, alen), fd)
+FL_WRAPPER_FD(ssize_t, sendto,
+              (int fd, const void *buf, size_t n, int flags, const struct sockaddr *addr,
+               socklen_t alen),
+              (fd, buf, n, flags, addr, alen), fd)
 {
     fl_nosignal = (flags & MSG_NOSIGNAL) != 0;
     FL_READ_SLOW(sendto, fd, NULL, n, FL_REAL(sendto)(fd, buf, len_, flags, addr, alen))
@@ -557,7 +580,8 @@ FL_WRAPPER_FD(int, fdatasync, (int fd), (fd), fd)
 {
     FL_SYNC_SLOW(fdatasync, fl_by_fd(cand, fd), FL_REAL(fdatasync)(fd))
 }
-FL_WRAPPER_FD(int, sync_file_range, (int fd, off64_t off, off64_t n, unsigned flags), (fd, off, n, flags), fd)
+FL_WRAPPER_FD(int, sync_file_range, (int fd, off64_t off, off64_t n, unsigned flags),
+              (fd, off, n, flags), fd)
 {
     FL_SYNC_SLOW(sync_file_range, fl_by_fd(cand, fd), FL_REAL(sync_file_range)(fd, off, n, flags))
 }
@@ -602,7 +626,8 @@ FL_WRAPPER_FD(int, fallocate, (int fd, int mode, off_t off, off_t len), (fd, mod
 {
     FL_PLAIN_SLOW(fallocate, fl_by_fd(cand, fd), FL_REAL(fallocate)(fd, mode, off, len))
 }
-FL_WRAPPER_FD(int, fallocate64, (int fd, int mode, off64_t off, off64_t len), (fd, mode, off, len), fd)
+FL_WRAPPER_FD(int, fallocate64, (int fd, int mode, off64_t off, off64_t len),
+              (fd, mode, off, len), fd)
 {
     FL_PLAIN_SLOW(fallocate64, fl_by_fd(cand, fd), FL_REAL(fallocate64)(fd, mode, off, len))
 }
@@ -631,7 +656,8 @@ FL_WRAPPER(int, renameat, (int da, const char *a, int db, const char *b), (da, a
 {
     FL_PLAIN_SLOW(renameat, fl_by_path2(cand, da, a, db, b), FL_REAL(renameat)(da, a, db, b))
 }
-FL_WRAPPER(int, renameat2, (int da, const char *a, int db, const char *b, unsigned flags), (da, a, db, b, flags))
+FL_WRAPPER(int, renameat2, (int da, const char *a, int db, const char *b, unsigned flags),
+              (da, a, db, b, flags))
 {
     FL_PLAIN_SLOW(renameat2, fl_by_path2(cand, da, a, db, b),
                   FL_REAL(renameat2)(da, a, db, b, flags))
