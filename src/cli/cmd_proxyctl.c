@@ -413,20 +413,28 @@ static int need_args(int have, int want, const char *usage)
     return 0;
 }
 
-static int do_list(const struct ctl *c)
+/* Call the API and show its answer: the raw body with --json, otherwise through show(). What
+ * list, inspect and create share. */
+static int call_and_show(const struct ctl *c, const char *method, const char *path,
+                         json_t *body, void (*show)(json_t *v))
 {
     struct reply rp;
     json_t *v = NULL;
-    int rc = call(c, "GET", "/proxies", NULL, &rp, c->json ? NULL : &v);
+    int rc = call(c, method, path, body, &rp, c->json ? NULL : &v);
     if (rc)
         return rc;
     if (c->json)
         print_raw(&rp);
     else
-        print_proxy_list(v);
+        show(v);
     json_decref(v);
     free(rp.body);
     return FL_EXIT_OK;
+}
+
+static int do_list(const struct ctl *c)
+{
+    return call_and_show(c, "GET", "/proxies", NULL, print_proxy_list);
 }
 
 static int do_inspect(const struct ctl *c, const char *name)
@@ -434,18 +442,14 @@ static int do_inspect(const struct ctl *c, const char *name)
     char path[4096];
     if (make_path(path, sizeof(path), name, NULL, NULL))
         return FL_EXIT_USAGE;
-    struct reply rp;
-    json_t *v = NULL;
-    int rc = call(c, "GET", path, NULL, &rp, c->json ? NULL : &v);
-    if (rc)
-        return rc;
-    if (c->json)
-        print_raw(&rp);
-    else
-        print_proxy(v);
-    json_decref(v);
-    free(rp.body);
-    return FL_EXIT_OK;
+    return call_and_show(c, "GET", path, NULL, print_proxy);
+}
+
+static void print_created(json_t *v)
+{
+    printf("created proxy %s: %s -> %s%s\n", str_of(v, "name"), str_of(v, "listen"),
+           str_of(v, "upstream"),
+           json_is_true(json_object_get(v, "enabled")) ? "" : " (disabled)");
 }
 
 static int do_create(const struct ctl *c, const char *name, const char *listen,
@@ -453,21 +457,9 @@ static int do_create(const struct ctl *c, const char *name, const char *listen,
 {
     json_t *b = json_pack("{s:s, s:s, s:s}", "name", name, "listen", listen, "upstream",
                           upstream);
-    struct reply rp;
-    json_t *v = NULL;
-    int rc = call(c, "POST", "/proxies", b, &rp, c->json ? NULL : &v);
+    int rc = call_and_show(c, "POST", "/proxies", b, print_created);
     json_decref(b);
-    if (rc)
-        return rc;
-    if (c->json)
-        print_raw(&rp);
-    else
-        printf("created proxy %s: %s -> %s%s\n", str_of(v, "name"), str_of(v, "listen"),
-               str_of(v, "upstream"), json_is_true(json_object_get(v, "enabled")) ? ""
-                                                                                   : " (disabled)");
-    json_decref(v);
-    free(rp.body);
-    return FL_EXIT_OK;
+    return rc;
 }
 
 static int do_toggle(const struct ctl *c, const char *name)
