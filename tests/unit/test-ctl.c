@@ -27,6 +27,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "ctl.h"
 #include "fault.h"
 #include "journal.h"
@@ -44,21 +46,12 @@ static const char *const rules3[] = {
     "read:path=*.db:errno=EIO",
 };
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/faultline-test-ctl-XXXXXX");
-    if (!mkdtemp(f->dir))
+    if (fl_test_mkdtemp(f->dir, sizeof(f->dir), "ctl") < 0)
         return -1;
     snprintf(f->block, sizeof(f->block), "%s/block", f->dir);
     f->set = calloc(1, sizeof(*f->set));
@@ -77,7 +70,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fl_test_rmtree(f->dir);
     free(f->set);
     free(f);
     return 0;

@@ -29,6 +29,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "journal.h"
 
 struct fixture {
@@ -36,21 +38,12 @@ struct fixture {
     struct fl_journal j;
 };
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
-    snprintf(f->state, sizeof(f->state), "/tmp/faultline-test-journal-XXXXXX");
-    if (!mkdtemp(f->state)) {
+    if (fl_test_mkdtemp(f->state, sizeof(f->state), "journal") < 0) {
         free(f);
         return -1;
     }
@@ -67,7 +60,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    nftw(f->state, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    fl_test_rmtree(f->state);
     free(f);
     return 0;
 }
