@@ -22,6 +22,13 @@ int cmd_ctl(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
+int cmd_corrupt(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_lock(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_fill(int argc, char **argv);
+int cmd_hog(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
@@ -30,6 +37,9 @@ int fl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Handle the options every subcommand takes (-q, -v, --state-dir). Returns true if consumed. */
 bool fl_common_option(int opt, const char *optarg_value);
+
+/* The command of that name, or NULL. */
+const struct fl_cmd *fl_find_cmd(const char *name);
 
 /* Print a subcommand's help text to stdout. */
 void fl_print_help(const char *text);

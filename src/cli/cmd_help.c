@@ -113,16 +113,9 @@ int fl_help_topic(const char *topic)
         return 0;
     }
     char *argv[] = {(char *)topic, (char *)"--help", NULL};
-    if (!strcmp(topic, "inject"))
-        return cmd_inject(2, argv);
-    if (!strcmp(topic, "ctl"))
-        return cmd_ctl(2, argv);
-    if (!strcmp(topic, "status"))
-        return cmd_status(2, argv);
-    if (!strcmp(topic, "recover"))
-        return cmd_recover(2, argv);
-    if (!strcmp(topic, "proxy"))
-        return cmd_proxy(2, argv);
-    return fl_usage_error("help: no topic '%s' (expected rules, inject, ctl, proxy, status, "
-                          "recover)", topic);
+    const struct fl_cmd *cmd = fl_find_cmd(topic);
+    if (cmd && strcmp(topic, "help") != 0)
+        return cmd->run(2, argv);
+    return fl_usage_error("help: no topic '%s' (expected rules or a command: see 'faultline "
+                          "help')", topic);
 }

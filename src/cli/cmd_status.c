@@ -9,21 +9,10 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "hold.h"
 #include "fault.h"
 #include "journal.h"
 #include "log.h"
-
-static int open_journal(struct fl_journal *j)
-{
-    char state[4096];
-    struct fl_err err;
-    if (fl_state_dir(arg_state_dir, state, sizeof(state), &err) < 0 ||
-        fl_journal_open(j, state, &err) < 0) {
-        fl_errorf("%s", err.msg);
-        return FL_EXIT_NORESOURCE;
-    }
-    return 0;
-}
 
 static bool entry_owner_alive(const json_t *e)
 {
@@ -60,7 +49,7 @@ int cmd_status(int argc, char **argv)
                      "List the faults that are applied now, with their owner.\n"))
         return FL_EXIT_USAGE;
     struct fl_journal j;
-    int rc = open_journal(&j);
+    int rc = fl_cli_open_journal(&j);
     if (rc)
         return rc;
     json_t *entries;
@@ -84,10 +73,13 @@ int cmd_status(int argc, char **argv)
             char desc[512];
             fl_fault_describe_entry(e, desc, sizeof(desc));
             json_t *owner = json_object_get(e, "owner");
+            const char *state = json_is_true(json_object_get(e, "detached"))
+                                    ? "(detached: until restore)"
+                                : json_is_true(json_object_get(e, "owner_alive")) ? "(running)"
+                                                                                  : "(gone)";
             printf("%s  %-8s owner %lld %s  %s\n", json_string_value(json_object_get(e, "id")),
                    json_string_value(json_object_get(e, "kind")) ?: "?",
-                   (long long)json_integer_value(json_object_get(owner, "pid")),
-                   json_is_true(json_object_get(e, "owner_alive")) ? "(running)" : "(gone)", desc);
+                   (long long)json_integer_value(json_object_get(owner, "pid")), state, desc);
         }
     }
     json_decref(entries);
@@ -99,11 +91,12 @@ int cmd_recover(int argc, char **argv)
     bool json = false, all = false;
     if (!parse_flags(argc, argv, &json, &all,
                      "usage: faultline recover [--all] [--json] [--state-dir DIR]\n"
-                     "Revert every fault whose owner is gone (with --all, every fault).\n"
+                     "Revert every fault whose owner is gone (with --all, every fault, detached\n"
+                     "corruptions and those of running owners too).\n"
                      "Running it twice is harmless.\n"))
         return FL_EXIT_USAGE;
     struct fl_journal j;
-    int rc = open_journal(&j);
+    int rc = fl_cli_open_journal(&j);
     if (rc)
         return rc;
     int lock = fl_journal_lock(&j);
@@ -123,8 +116,9 @@ int cmd_recover(int argc, char **argv)
         fl_fault_describe_entry(e, desc, sizeof(desc));
         const char *outcome;
         char why[600] = "";
-        if (!all && entry_owner_alive(e)) {
-            outcome = "kept";
+        bool detached = json_is_true(json_object_get(e, "detached"));
+        if (!all && (detached || entry_owner_alive(e))) {
+            outcome = detached ? "detached" : "kept";
             kept++;
         } else if (fl_fault_revert_entry(&j, e, &err) == 0) {
             outcome = "reverted";
@@ -139,6 +133,9 @@ int cmd_recover(int argc, char **argv)
         if (!json) {
             if (!strcmp(outcome, "kept"))
                 printf("kept      %s: %s (its owner is still running; --all reverts it too)\n",
+                       id, desc);
+            else if (!strcmp(outcome, "detached"))
+                printf("kept      %s: %s (detached: 'faultline restore' or --all reverts it)\n",
                        id, desc);
             else if (!strcmp(outcome, "reverted"))
                 printf("reverted  %s: %s\n", id, desc);
@@ -155,6 +152,7 @@ int cmd_recover(int argc, char **argv)
     }
     json_decref(report);
     json_decref(entries);
+    fl_fault_sweep_backups(&j);
     if (lock >= 0)
         close(lock);
     return failed ? FL_EXIT_FAILED : 0;

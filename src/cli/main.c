@@ -16,14 +16,29 @@
 const char *arg_state_dir;
 
 static const struct fl_cmd commands[] = {
+    {"corrupt", "damage a file or SQLite database, saved first (faultline restore)", cmd_corrupt},
     {"ctl", "switch the rules of a running inject and read their counters", cmd_ctl},
+    {"fill", "fill the filesystem holding a directory, so writes fail with ENOSPC", cmd_fill},
     {"help", "show help: faultline help [COMMAND|rules]", cmd_help},
+    {"hog", "take memory, CPU or a process's open-file limit away for a while", cmd_hog},
     {"inject", "run a program with faults in its libc calls", cmd_inject},
+    {"kill", "signal processes by pid, name or tree, once or as a chaos monkey", cmd_kill},
+    {"lock", "hold an SQLite database lock, as a backup script or crashed writer would", cmd_lock},
     {"proxy", "run or control a TCP chaos proxy with Toxiproxy's HTTP API", cmd_proxy},
     {"recover", "revert what runs that died left behind", cmd_recover},
+    {"restore", "put back what 'faultline corrupt' changed, byte and metadata exact", cmd_restore},
     {"status", "list the faults that are active", cmd_status},
+    {"stop", "freeze a process with SIGSTOP for a while; it is always resumed", cmd_stop},
     {"version", "print the version", cmd_version},
 };
+
+const struct fl_cmd *fl_find_cmd(const char *name)
+{
+    for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
+        if (strcmp(commands[c].name, name) == 0)
+            return &commands[c];
+    return NULL;
+}
 
 int fl_usage_error(const char *fmt, ...)
 {
@@ -108,9 +123,10 @@ int main(int argc, char **argv)
     }
     if (i >= argc)
         return fl_usage_error("no command given (try 'faultline help')");
-    for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++)
-        if (strcmp(commands[c].name, argv[i]) == 0)
-            return commands[c].run(argc - i, argv + i);
-    return fl_usage_error("unknown command '%s' (expected one of: ctl, help, inject, proxy, "
-                          "recover, status, version)", argv[i]);
+    const struct fl_cmd *cmd = fl_find_cmd(argv[i]);
+    if (cmd)
+        return cmd->run(argc - i, argv + i);
+    return fl_usage_error("unknown command '%s' (expected one of: corrupt, ctl, fill, help, "
+                          "hog, inject, kill, lock, proxy, recover, restore, status, stop, "
+                          "version)", argv[i]);
 }

@@ -2,9 +2,13 @@
 /* fault.c - the fault registry and the journal protocol; see fault.h. */
 #include "fault.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +32,38 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+static void make_ctx(struct fl_journal *j, const char *id, struct fl_fault_ctx *ctx)
+{
+    ctx->id = id;
+    ctx->state_dir = j->state;
+    snprintf(ctx->backup_dir, sizeof(ctx->backup_dir), "%s/backups/%s", j->state, id);
+}
+
+int fl_fault_backup_dir(const struct fl_fault_ctx *ctx, struct fl_err *err)
+{
+    char parent[4200];
+    snprintf(parent, sizeof(parent), "%s/backups", ctx->state_dir);
+    if (mkdir(parent, 0700) < 0 && errno != EEXIST)
+        return fl_err_set(err, errno, "%s: cannot create: %s", parent, strerror(errno));
+    if (mkdir(ctx->backup_dir, 0700) < 0 && errno != EEXIST)
+        return fl_err_set(err, errno, "%s: cannot create: %s", ctx->backup_dir,
+                          strerror(errno));
+    return 0;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* rm -rf of a directory faultline made itself; no symlinks are followed (FTW_PHYS). */
+static int remove_tree(const char *dir)
+{
+    if (access(dir, F_OK) < 0)
+        return 0;
+    return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 ? -errno : 0;
+}
+
 int fl_fault_apply(struct fl_journal *j, const char *kind, json_t *params, int64_t expires_ns,
                    struct fl_applied *out, struct fl_err *err)
 {
@@ -37,29 +73,33 @@ int fl_fault_apply(struct fl_journal *j, const char *kind, json_t *params, int64
     char why[256] = "";
     if (ops->supported && ops->supported(why, sizeof(why)) < 0)
         return fl_err_set(err, ENOTSUP, "%s: not available here: %s", kind, why);
-    json_t *undo = NULL;
-    int rc = ops->prepare ? ops->prepare(params, &undo, err) : 0;
-    if (rc < 0)
-        return rc;
-    if (!undo)
-        undo = json_object();
     pid_t self = getpid();
-    json_t *entry = json_pack("{s:s, s:O, s:o, s:{s:i, s:I}, s:I, s:o}", "kind", kind, "params",
-                              params, "undo", undo, "owner", "pid", (int)self, "start",
+    json_t *entry = json_pack("{s:s, s:O, s:n, s:{s:i, s:I}, s:I, s:o}", "kind", kind, "params",
+                              params, "undo", "owner", "pid", (int)self, "start",
                               (json_int_t)fl_proc_starttime(self), "created",
                               (json_int_t)now_ns(), "expires",
                               expires_ns ? json_integer(expires_ns) : json_null());
     if (!entry)
         return fl_err_set(err, ENOMEM, "cannot build journal entry");
-    rc = fl_journal_write(j, entry, out->id, sizeof(out->id), err);
+    int rc = fl_journal_write(j, entry, out->id, sizeof(out->id), err);
     if (rc < 0) {
         json_decref(entry);
         return rc;
     }
-    rc = ops->apply(params, json_object_get(entry, "undo"), err);
+    struct fl_fault_ctx ctx;
+    make_ctx(j, out->id, &ctx);
+    json_t *undo = NULL;
+    rc = ops->prepare ? ops->prepare(&ctx, params, &undo, err) : 0;
+    if (rc >= 0) {
+        json_object_set_new(entry, "undo", undo ? undo : json_object());
+        rc = fl_journal_update(j, entry, err);
+    }
+    /* Not revert: an apply that failed (say, because its target already existed) must not
+     * undo what it never did; it cleans up its own partial work. */
+    if (rc >= 0)
+        rc = ops->apply(&ctx, params, json_object_get(entry, "undo"), err);
     if (rc < 0) {
-        /* Not revert: an apply that failed (say, because its target already existed) must
-         * not undo what it never did; it cleans up its own partial work. */
+        remove_tree(ctx.backup_dir);
         fl_journal_remove(j, out->id, NULL);
         json_decref(entry);
         return rc;
@@ -79,6 +119,17 @@ int fl_fault_revert(struct fl_journal *j, struct fl_applied *a, struct fl_err *e
     return rc;
 }
 
+int fl_fault_detach(struct fl_journal *j, struct fl_applied *a, struct fl_err *err)
+{
+    if (!a->entry)
+        return 0;
+    json_object_set_new(a->entry, "detached", json_true());
+    int rc = fl_journal_update(j, a->entry, err);
+    json_decref(a->entry);
+    a->entry = NULL;
+    return rc;
+}
+
 int fl_fault_revert_entry(struct fl_journal *j, json_t *entry, struct fl_err *err)
 {
     const char *kind = json_string_value(json_object_get(entry, "kind"));
@@ -87,10 +138,71 @@ int fl_fault_revert_entry(struct fl_journal *j, json_t *entry, struct fl_err *er
     if (!ops || !id)
         return fl_err_set(err, EINVAL, "journal entry %s: unknown kind '%s'", id ? id : "?",
                           kind ? kind : "?");
-    int rc = ops->revert(json_object_get(entry, "params"), json_object_get(entry, "undo"), err);
+    struct fl_fault_ctx ctx;
+    make_ctx(j, id, &ctx);
+    json_t *undo = json_object_get(entry, "undo");
+    /* a null undo: killed while preparing, before any harm */
+    if (undo && !json_is_null(undo)) {
+        int rc = ops->revert(&ctx, json_object_get(entry, "params"), undo, err);
+        if (rc < 0)
+            return rc;
+    }
+    int rc = remove_tree(ctx.backup_dir);
     if (rc < 0)
-        return rc;
+        return fl_err_set(err, -rc, "%s: cannot remove backups: %s", ctx.backup_dir,
+                          strerror(-rc));
     return fl_journal_remove(j, id, err);
+}
+
+int fl_fault_sweep_backups(struct fl_journal *j)
+{
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/backups", j->state);
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int removed = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        /* The entry is written before its backup directory is made, so a directory listed
+         * here whose entry is missing now had its entry removed by a finished revert. */
+        char entry[4500], sub[4500];
+        snprintf(entry, sizeof(entry), "%s/%s.json", j->dir, de->d_name);
+        if (access(entry, F_OK) == 0 || errno != ENOENT)
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
+        if (remove_tree(sub) == 0)
+            removed++;
+    }
+    closedir(d);
+    return removed;
+}
+
+int fl_fault_exit_status(int neg_errno)
+{
+    switch (-neg_errno) {
+    case EINVAL:
+    case EISDIR:
+    case ENOTDIR:
+    case EFBIG:
+    case ERANGE:
+    case EEXIST:
+    case ENOTEMPTY:
+        return FL_EXIT_USAGE;
+    case ENOENT:
+    case ESRCH:
+    case ENOTSUP:
+    case EPERM:
+    case EACCES:
+    case EROFS:
+    case ENOSPC:
+    case ENOMEM:
+        return FL_EXIT_NORESOURCE;
+    default:
+        return FL_EXIT_FAILED;
+    }
 }
 
 void fl_fault_describe_entry(const json_t *entry, char *buf, size_t len)

@@ -50,7 +50,10 @@ int fl_state_dir(const char *override, char *buf, size_t len, struct fl_err *err
 
 int fl_journal_open(struct fl_journal *j, const char *state_dir, struct fl_err *err)
 {
-    int n = snprintf(j->dir, sizeof(j->dir), "%s/journal", state_dir);
+    int n = snprintf(j->state, sizeof(j->state), "%s", state_dir);
+    if (n < 0 || (size_t)n >= sizeof(j->state))
+        return fl_err_set(err, ENAMETOOLONG, "%s: state directory path too long", state_dir);
+    n = snprintf(j->dir, sizeof(j->dir), "%s/journal", state_dir);
     if (n < 0 || (size_t)n >= sizeof(j->dir))
         return fl_err_set(err, ENAMETOOLONG, "%s: state directory path too long", state_dir);
     int rc = mkdir_p(j->dir, 0700);
@@ -75,7 +78,7 @@ static int fsync_dir(const char *dir)
 
 static int write_entry(struct fl_journal *j, json_t *entry, const char *id, struct fl_err *err)
 {
-    char tmp[4200], final[4200];
+    char tmp[4400], final[4400];
     snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", j->dir, id);
     snprintf(final, sizeof(final), "%s/%s.json", j->dir, id);
     char *text = json_dumps(entry, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -141,7 +144,7 @@ int fl_journal_update(struct fl_journal *j, json_t *entry, struct fl_err *err)
 
 int fl_journal_remove(struct fl_journal *j, const char *id, struct fl_err *err)
 {
-    char path[4200];
+    char path[4400];
     snprintf(path, sizeof(path), "%s/%s.json", j->dir, id);
     if (unlink(path) < 0 && errno != ENOENT)
         return fl_err_set(err, errno, "%s: %s", path, strerror(errno));
@@ -202,7 +205,7 @@ int fl_journal_list(struct fl_journal *j, json_t **entries, struct fl_err *err)
 
 int fl_journal_lock(struct fl_journal *j)
 {
-    char path[4200];
+    char path[4400];
     snprintf(path, sizeof(path), "%s/.lock", j->dir);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)

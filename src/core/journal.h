@@ -22,7 +22,8 @@
 #include "err.h"
 
 struct fl_journal {
-    char dir[4096];     /* <state>/journal */
+    char state[4096];   /* the state directory */
+    char dir[4200];     /* <state>/journal */
 };
 
 int fl_state_dir(const char *override, char *buf, size_t len, struct fl_err *err);

@@ -22,13 +22,15 @@
 #include "fault.h"
 #include "rule.h"
 
-static int preload_prepare(const json_t *params, json_t **undo, struct fl_err *err)
+static int preload_prepare(const struct fl_fault_ctx *ctx, const json_t *params, json_t **undo,
+                           struct fl_err *err)
 {
     *undo = json_pack("{s:I}", "token", (json_int_t)(fl_seed_from_entropy() | 1));
     return *undo ? 0 : fl_err_set(err, ENOMEM, "out of memory");
 }
 
-static int preload_apply(const json_t *params, const json_t *undo, struct fl_err *err)
+static int preload_apply(const struct fl_fault_ctx *ctx, const json_t *params, const json_t *undo,
+                         struct fl_err *err)
 {
     const char *path = json_string_value(json_object_get(params, "path"));
     json_t *rules = json_object_get(params, "rules");
@@ -59,7 +61,8 @@ out:
     return rc;
 }
 
-static int preload_revert(const json_t *params, const json_t *undo, struct fl_err *err)
+static int preload_revert(const struct fl_fault_ctx *ctx, const json_t *params, const json_t *undo,
+                          struct fl_err *err)
 {
     const char *path = json_string_value(json_object_get(params, "path"));
     if (!path)
