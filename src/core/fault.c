@@ -113,7 +113,16 @@ int fl_fault_revert(struct fl_journal *j, struct fl_applied *a, struct fl_err *e
 {
     if (!a->entry)
         return 0;
-    int rc = fl_fault_revert_entry(j, a->entry, err);
+    /* Under the journal lock, and only if the entry is still there: `faultline restore` or
+     * `recover --all` may have reverted it already, and its backups are gone with it. */
+    int lock = fl_journal_lock(j);
+    char path[4500];
+    snprintf(path, sizeof(path), "%s/%s.json", j->dir, a->id);
+    int rc = 0;
+    if (access(path, F_OK) == 0 || errno != ENOENT)
+        rc = fl_fault_revert_entry(j, a->entry, err);
+    if (lock >= 0)
+        close(lock);
     json_decref(a->entry);
     a->entry = NULL;
     return rc;

@@ -94,7 +94,8 @@ struct fl_applied {
  * contract), so only the journal entry is removed. expires_ns: CLOCK_REALTIME ns, 0 for none. */
 int fl_fault_apply(struct fl_journal *j, const char *kind, json_t *params, int64_t expires_ns,
                    struct fl_applied *out, struct fl_err *err);
-/* revert -> remove entry; frees out->entry. */
+/* revert -> remove entry, under the journal lock, unless another process (restore, recover
+ * --all) already did; frees a->entry. Callers that hold the lock use fl_fault_revert_entry. */
 int fl_fault_revert(struct fl_journal *j, struct fl_applied *a, struct fl_err *err);
 
 /* Leave an applied fault in place after its owner exits (a corruption kept until `faultline
