@@ -29,6 +29,10 @@ int cmd_kill(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_fill(int argc, char **argv);
 int cmd_hog(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_validate(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

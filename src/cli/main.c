@@ -23,12 +23,16 @@ static const struct fl_cmd commands[] = {
     {"hog", "take memory, CPU or a process's open-file limit away for a while", cmd_hog},
     {"inject", "run a program with faults in its libc calls", cmd_inject},
     {"kill", "signal processes by pid, name or tree, once or as a chaos monkey", cmd_kill},
+    {"load", "drive HTTP or TCP requests at a fixed rate and concurrency, and measure", cmd_load},
     {"lock", "hold an SQLite database lock, as a backup script or crashed writer would", cmd_lock},
     {"proxy", "run or control a TCP chaos proxy with Toxiproxy's HTTP API", cmd_proxy},
     {"recover", "revert what runs that died left behind", cmd_recover},
+    {"report", "render reports from a results file, or show the history of runs", cmd_report},
     {"restore", "put back what 'faultline corrupt' changed, byte and metadata exact", cmd_restore},
+    {"run", "run experiments: faults, probes, load, verdicts and reports", cmd_run},
     {"status", "list the faults that are active", cmd_status},
     {"stop", "freeze a process with SIGSTOP for a while; it is always resumed", cmd_stop},
+    {"validate", "check experiment files without running them", cmd_validate},
     {"version", "print the version", cmd_version},
 };
 
@@ -127,6 +131,6 @@ int main(int argc, char **argv)
     if (cmd)
         return cmd->run(argc - i, argv + i);
     return fl_usage_error("unknown command '%s' (expected one of: corrupt, ctl, fill, help, "
-                          "hog, inject, kill, lock, proxy, recover, restore, status, stop, "
-                          "version)", argv[i]);
+                          "hog, inject, kill, load, lock, proxy, recover, report, restore, "
+                          "run, status, stop, validate, version)", argv[i]);
 }

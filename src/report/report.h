@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * report.h - the registry of report formats. Every report is a view of one results document
+ * (docs/results-format.md), so `faultline run` and `faultline report render RESULTS.json`
+ * produce the same files from the same code.
+ *
+ * To add a format: src/report/<name>.c exporting `const struct fl_report_ops
+ * fl_report_<name>`, one X(<name>) in FL_REPORTS, the file in src/report/meson.build, a
+ * `--<name> FILE` flag appears on `faultline run` and `faultline report render` by itself.
+ */
+#ifndef FL_REPORT_H
+#define FL_REPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "err.h"
+
+struct fl_report_ops {
+    const char *name;     /* "junit" -> the --junit FILE flag */
+    const char *summary;  /* one line for --help */
+    /* Write the report of results to out. 0 or -errno with err. */
+    int (*render)(const json_t *results, FILE *out, struct fl_err *err);
+};
+
+#define FL_REPORTS(X) X(html) X(json) X(junit) X(markdown)
+
+#define FL_REPORT_DECLARE(name) extern const struct fl_report_ops fl_report_##name;
+FL_REPORTS(FL_REPORT_DECLARE)
+#undef FL_REPORT_DECLARE
+
+extern const struct fl_report_ops *const fl_reports[];
+extern const size_t fl_report_count;
+
+const struct fl_report_ops *fl_report_find(const char *name);
+
+/* Render to a file path ("-" is stdout), written to a temporary file and renamed, so a
+ * reader never sees half a report. */
+int fl_report_write(const struct fl_report_ops *ops, const json_t *results, const char *path,
+                    struct fl_err *err);
+
+/* The history database (SQLite): one row per run and per experiment. */
+int fl_history_record(const char *db_path, const json_t *results, struct fl_err *err);
+/* The trend across runs: as text (a table per experiment: verdicts, availability, time to
+ * recover, newest last) or as one self-contained HTML page. limit: the newest N runs. */
+int fl_history_show(const char *db_path, FILE *out, bool html, int limit, struct fl_err *err);
+
+#endif
