@@ -7,6 +7,7 @@
 #define FL_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct fl_cmd {
     const char *name;
@@ -41,6 +42,10 @@ int fl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Handle the options every subcommand takes (-q, -v, --state-dir). Returns true if consumed. */
 bool fl_common_option(int opt, const char *optarg_value);
+
+/* The preload library: $FAULTLINE_PRELOAD, next to this binary, in the build tree, installed.
+ * 0, or -ENOENT (with an error printed unless quiet). */
+int fl_find_preload(char *out, size_t len, bool quiet);
 
 /* The command of that name, or NULL. */
 const struct fl_cmd *fl_find_cmd(const char *name);

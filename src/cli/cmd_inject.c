@@ -78,40 +78,6 @@ static bool file_exists(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* The preload: $FAULTLINE_PRELOAD, next to this binary, in the build tree, installed. */
-static int find_preload(char *out, size_t len)
-{
-    const char *env = getenv("FAULTLINE_PRELOAD");
-    if (env && *env) {
-        if (!file_exists(env))
-            return fl_usage_error("FAULTLINE_PRELOAD: '%s' does not exist", env), -ENOENT;
-        if (!realpath(env, out))
-            snprintf(out, len, "%s", env);
-        return 0;
-    }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash)
-            *slash = '\0';
-        /* next to the binary, in the build tree, installed relative to the binary */
-        const char *rel[] = {"", "/src/preload", "/../" FL_LIBDIR_REL, "/../lib/faultline"};
-        for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-            snprintf(out, len, "%s%s/%s", exe, rel[i], FL_PRELOAD_NAME);
-            if (file_exists(out))
-                return 0;
-        }
-    }
-    snprintf(out, len, "%s/%s", FL_LIBDIR, FL_PRELOAD_NAME);
-    if (file_exists(out))
-        return 0;
-    fl_errorf("cannot find %s next to faultline, in the build tree or in %s (set "
-              "FAULTLINE_PRELOAD)", FL_PRELOAD_NAME, FL_LIBDIR);
-    return -ENOENT;
-}
-
 /* CMD's path as execvp would find it, for the static-binary check. */
 static bool resolve_cmd(const char *cmd, char *out, size_t len)
 {
@@ -566,7 +532,7 @@ int cmd_inject(int argc, char **argv)
         }
     }
     char preload[PATH_MAX];
-    if (find_preload(preload, sizeof(preload)) < 0) {
+    if (fl_find_preload(preload, sizeof(preload), false) < 0) {
         rc = FL_EXIT_NORESOURCE;
         goto out_free;
     }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,4 +254,27 @@ const char *fl_format_size(uint64_t bytes, char *buf, size_t len)
     else
         snprintf(buf, len, "%.4g%s", v, names[i]);
     return buf;
+}
+
+int fl_parse_signal(const char *s, int *sig, struct fl_err *err)
+{
+    if (!s || !*s)
+        return fl_err_set(err, EINVAL, "expected a signal name or number, got nothing");
+    uint64_t n;
+    if (s[0] >= '0' && s[0] <= '9') {
+        if (fl_parse_u64(s, &n, NULL) < 0 || n < 1 || n >= (uint64_t)NSIG)
+            return fl_err_set(err, EINVAL, "'%s' is not a signal number (1..%d)", s, NSIG - 1);
+        *sig = (int)n;
+        return 0;
+    }
+    const char *name = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
+    for (int i = 1; i < NSIG; i++) {
+        const char *abbrev = sigabbrev_np(i);
+        if (abbrev && strcasecmp(abbrev, name) == 0) {
+            *sig = i;
+            return 0;
+        }
+    }
+    return fl_err_set(err, EINVAL, "'%s' is not a signal (expected a name like TERM, KILL, "
+                                   "HUP, USR1, or a number)", s);
 }

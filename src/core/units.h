@@ -30,6 +30,9 @@ int fl_parse_size(const char *s, bool allow_percent, uint64_t *value, bool *is_p
 /* A probability: 0.3, 30%, 1 -> parts of 2^64 in *threshold (UINT64_MAX = always). */
 int fl_parse_probability(const char *s, uint64_t *threshold, double *p, struct fl_err *err);
 
+/* A signal by name (TERM, SIGTERM, term) or number (9); *sig gets its number. */
+int fl_parse_signal(const char *s, int *sig, struct fl_err *err);
+
 /* A non-negative integer that fits in uint64_t; no sign, no units. */
 int fl_parse_u64(const char *s, uint64_t *out, struct fl_err *err);
 

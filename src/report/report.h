@@ -45,5 +45,9 @@ int fl_history_record(const char *db_path, const json_t *results, struct fl_err 
 /* The trend across runs: as text (a table per experiment: verdicts, availability, time to
  * recover, newest last) or as one self-contained HTML page. limit: the newest N runs. */
 int fl_history_show(const char *db_path, FILE *out, bool html, int limit, struct fl_err *err);
+/* The default database: history.sqlite in the state directory (fl_state_dir(), which takes
+ * the --state-dir override or NULL), so `run` and `report history` agree on where it is. */
+int fl_history_default_path(const char *state_override, char *buf, size_t len,
+                            struct fl_err *err);
 
 #endif

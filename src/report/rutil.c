@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/* rutil.c - readers, escaping and number formats shared by the report formats; see rutil.h. */
+#include "rutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *const fl_verdict_names[FL_V_COUNT] = {
+    "PASS", "FAIL", "XFAIL", "XPASS", "ERROR", "SKIP", "UNKNOWN",
+};
+
+enum fl_verdict fl_verdict_of(const json_t *experiment)
+{
+    const char *v = fl_rj_str(experiment, "verdict", "");
+    for (int i = 0; i < FL_V_UNKNOWN; i++)
+        if (!strcasecmp(v, fl_verdict_names[i]))
+            return (enum fl_verdict)i;
+    return FL_V_UNKNOWN;
+}
+
+const char *fl_rj_str(const json_t *obj, const char *key, const char *dflt)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : dflt;
+}
+
+bool fl_rj_num(const json_t *obj, const char *key, double *out)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_number(v))
+        return false;
+    *out = json_number_value(v);
+    return isfinite(*out);
+}
+
+long long fl_rj_int(const json_t *obj, const char *key, long long dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    if (json_is_integer(v))
+        return (long long)json_integer_value(v);
+    /* Converting an out-of-range double is undefined behaviour: such values read as absent. */
+    if (json_is_real(v) && fabs(json_real_value(v)) < 9.2e18)
+        return (long long)json_real_value(v);
+    return dflt;
+}
+
+bool fl_rj_bool(const json_t *obj, const char *key, bool dflt)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_boolean(v) ? json_is_true(v) : dflt;
+}
+
+const json_t *fl_rj_arr(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return json_is_array(v) ? v : NULL;
+}
+
+/* Length of the UTF-8 sequence starting at s (1 for anything malformed: jansson only hands us
+ * valid UTF-8, but a cut string may end mid-sequence). */
+static size_t utf8_len(const unsigned char *s)
+{
+    if (*s < 0x80)
+        return 1;
+    size_t n = (*s >= 0xf0) ? 4 : (*s >= 0xe0) ? 3 : (*s >= 0xc0) ? 2 : 1;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 1;
+    return n;
+}
+
+static void xml_write(FILE *out, const char *s, size_t max)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t used = 0;
+    while (*p) {
+        size_t n = utf8_len(p);
+        if (used + n > max) {
+            fputs("...", out);
+            return;
+        }
+        used += n;
+        switch (*p) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        case '\'': fputs("&#39;", out); break;
+        case '\t': case '\n': case '\r':
+            /* In attributes these would be normalised to spaces; the numeric form survives. */
+            fprintf(out, "&#%d;", *p);
+            break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                fputs("\xef\xbf\xbd", out);
+            else if (n == 1 && *p >= 0x80)
+                fputs("\xef\xbf\xbd", out); /* a stray byte of a broken sequence */
+            else
+                fwrite(p, 1, n, out);
+        }
+        p += n;
+    }
+}
+
+void fl_xml_puts(FILE *out, const char *s) { xml_write(out, s ? s : "", (size_t)-1); }
+
+void fl_xml_putn(FILE *out, const char *s, size_t max) { xml_write(out, s ? s : "", max); }
+
+void fl_md_puts(FILE *out, const char *s)
+{
+    for (const char *p = s ? s : ""; *p; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            fputc(' ', out);
+        else if ((unsigned char)*p < 0x20)
+            fputs("\xef\xbf\xbd", out);
+        else if (strchr("\\`*_[]<>|&#~!{}()", *p))
+            fprintf(out, "\\%c", *p);
+        else
+            fputc(*p, out);
+    }
+}
+
+void fl_fmt_iso(long long epoch_ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(epoch_ms / 1000);
+    struct tm tm;
+    if (epoch_ms <= 0 || !gmtime_r(&t, &tm))
+        t = 0, gmtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+void fl_fmt_when(long long epoch_ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(epoch_ms / 1000);
+    struct tm tm;
+    if (epoch_ms <= 0 || !gmtime_r(&t, &tm)) {
+        snprintf(buf, len, "-");
+        return;
+    }
+    strftime(buf, len, "%Y-%m-%d %H:%M UTC", &tm);
+}
+
+void fl_fmt_ms(double ms, char *buf, size_t len)
+{
+    if (!isfinite(ms))
+        snprintf(buf, len, "-");
+    else if (ms < 0) /* the results' way of saying "did not recover while observed" */
+        snprintf(buf, len, "never");
+    else if (fabs(ms) < 1000)
+        snprintf(buf, len, fabs(ms) < 10 && ms != floor(ms) ? "%.2f ms" : "%.0f ms", ms);
+    else if (fabs(ms) < 60000)
+        snprintf(buf, len, "%.2f s", ms / 1000);
+    else if (fabs(ms) < 1e15)
+        snprintf(buf, len, "%lld min %02d s", (long long)(ms / 60000), (int)fmod(ms / 1000, 60));
+    else
+        snprintf(buf, len, "%.3g s", ms / 1000);
+}
+
+void fl_fmt_pct(double ratio, char *buf, size_t len)
+{
+    if (!isfinite(ratio))
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%.1f%%", ratio * 100);
+}
+
+void fl_report_tally(const json_t *results, int counts[FL_V_COUNT])
+{
+    memset(counts, 0, sizeof(int) * FL_V_COUNT);
+    size_t i;
+    json_t *e;
+    json_array_foreach(fl_rj_arr(results, "experiments"), i, e)
+        counts[fl_verdict_of(e)]++;
+}
+
+json_t *fl_report_categories(const json_t *results)
+{
+    const json_t *given = fl_rj_arr(results, "categories");
+    if (json_array_size(given) > 0 || json_array_size(fl_rj_arr(results, "experiments")) == 0)
+        return json_incref((json_t *)given);
+    /* Computed in order of first appearance, which keeps the output deterministic. */
+    json_t *cats = json_array();
+    size_t i, j;
+    json_t *e, *c;
+    json_array_foreach(fl_rj_arr(results, "experiments"), i, e) {
+        const char *name = fl_rj_str(e, "category", "general");
+        json_t *row = NULL;
+        json_array_foreach(cats, j, c)
+            if (!strcmp(fl_rj_str(c, "name", ""), name))
+                row = c;
+        if (!row) {
+            row = json_pack("{s:s, s:i, s:i, s:i}", "name", name, "scenarios", 0, "tested", 0,
+                            "protected", 0);
+            json_array_append_new(cats, row);
+        }
+        enum fl_verdict v = fl_verdict_of(e);
+        json_object_set_new(row, "scenarios", json_integer(fl_rj_int(row, "scenarios", 0) + 1));
+        if (v != FL_V_SKIP && v != FL_V_ERROR && v != FL_V_UNKNOWN)
+            json_object_set_new(row, "tested", json_integer(fl_rj_int(row, "tested", 0) + 1));
+        if (v == FL_V_PASS || v == FL_V_XPASS)
+            json_object_set_new(row, "protected",
+                                json_integer(fl_rj_int(row, "protected", 0) + 1));
+    }
+    json_array_foreach(cats, j, c) {
+        long long tested = fl_rj_int(c, "tested", 0);
+        json_object_set_new(c, "score",
+                            tested ? json_real((double)fl_rj_int(c, "protected", 0) / tested)
+                                   : json_null());
+    }
+    return cats;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void fl_series_stats(const json_t *series, struct fl_series_stats *st)
+{
+    const json_t *samples = fl_rj_arr(series, "samples");
+    size_t n = json_array_size(samples), nl = 0;
+    memset(st, 0, sizeof(*st));
+    st->lat_min = st->lat_max = st->lat_p50 = st->lat_p99 = NAN;
+    st->first_fail_t = st->last_fail_t = -1;
+    double *lat = n ? malloc(n * sizeof(double)) : NULL;
+    size_t i;
+    json_t *s;
+    json_array_foreach(samples, i, s) {
+        st->n++;
+        if (fl_rj_bool(s, "ok", false)) {
+            st->ok++;
+        } else {
+            long long t = fl_rj_int(s, "t_ms", 0);
+            if (st->first_fail_t < 0)
+                st->first_fail_t = t;
+            st->last_fail_t = t;
+        }
+        double l;
+        if (lat && fl_rj_num(s, "latency_ms", &l))
+            lat[nl++] = l;
+    }
+    if (nl) {
+        qsort(lat, nl, sizeof(double), cmp_double);
+        st->lat_min = lat[0];
+        st->lat_max = lat[nl - 1];
+        /* Nearest-rank percentiles: always a value that was observed. */
+        st->lat_p50 = lat[(size_t)ceil(0.50 * nl) - 1];
+        st->lat_p99 = lat[(size_t)ceil(0.99 * nl) - 1];
+    }
+    free(lat);
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rutil.h - what the report formats share: tolerant readers of the results document (a
+ * missing or mistyped field reads as "absent", never as a crash, because a document may come
+ * from an older or newer faultline), escaping for XML/HTML and Markdown, and fixed number
+ * formats, so the same document always gives the same bytes.
+ */
+#ifndef FL_RUTIL_H
+#define FL_RUTIL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* The verdicts of docs/results-format.md, in the order reports list them. */
+enum fl_verdict {
+    FL_V_PASS,
+    FL_V_FAIL,
+    FL_V_XFAIL,
+    FL_V_XPASS,
+    FL_V_ERROR,
+    FL_V_SKIP,
+    FL_V_UNKNOWN, /* a verdict this version does not know: shown as is, counted apart */
+    FL_V_COUNT,
+};
+
+extern const char *const fl_verdict_names[FL_V_COUNT]; /* "PASS" ... "UNKNOWN" */
+
+enum fl_verdict fl_verdict_of(const json_t *experiment);
+
+/* Field readers: dflt / false when the key is missing, null or of another type. */
+const char *fl_rj_str(const json_t *obj, const char *key, const char *dflt);
+bool fl_rj_num(const json_t *obj, const char *key, double *out);
+long long fl_rj_int(const json_t *obj, const char *key, long long dflt);
+bool fl_rj_bool(const json_t *obj, const char *key, bool dflt);
+/* An array member, or NULL when missing or not an array: jansson's array calls (size, get,
+ * json_array_foreach) treat NULL as empty, so callers need no check and nothing is shared. */
+const json_t *fl_rj_arr(const json_t *obj, const char *key);
+
+/* XML/HTML text and attribute escaping (& < > " '). Characters XML 1.0 forbids (C0 controls
+ * other than tab, newline, carriage return) become U+FFFD, so the output always parses. */
+void fl_xml_puts(FILE *out, const char *s);
+/* The same, at most max bytes of s (cut on a UTF-8 boundary, "..." appended when cut). */
+void fl_xml_putn(FILE *out, const char *s, size_t max);
+/* A Markdown table cell or inline text: punctuation with meaning is backslash-escaped, line
+ * breaks become spaces, so a title can neither break the table nor inject markup. */
+void fl_md_puts(FILE *out, const char *s);
+
+/* "2026-11-23T20:10:00" (UTC, no zone: the Ant JUnit timestamp form). */
+void fl_fmt_iso(long long epoch_ms, char *buf, size_t len);
+/* "2026-11-23 20:10 UTC". */
+void fl_fmt_when(long long epoch_ms, char *buf, size_t len);
+/* A duration for people: "850 ms", "3.40 s", "2 min 05 s". */
+void fl_fmt_ms(double ms, char *buf, size_t len);
+/* A ratio as a percentage: "95.0%". */
+void fl_fmt_pct(double ratio, char *buf, size_t len);
+
+/* Category rows: results.categories when present, else computed from the experiments by the
+ * rules of docs/results-format.md. New reference; the caller decrefs. */
+json_t *fl_report_categories(const json_t *results);
+/* Verdict counts over the experiments (counts[FL_V_COUNT]). */
+void fl_report_tally(const json_t *results, int counts[FL_V_COUNT]);
+
+/* Probe samples of one series summarised: count, good, first failure and latency figures. */
+struct fl_series_stats {
+    size_t n, ok;
+    double lat_min, lat_max, lat_p50, lat_p99; /* NAN when no latency was recorded */
+    long long first_fail_t, last_fail_t;       /* -1 when nothing failed */
+};
+void fl_series_stats(const json_t *series, struct fl_series_stats *st);
+
+#endif

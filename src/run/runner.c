@@ -1,0 +1,1578 @@
+/* SPDX-License-Identifier: MIT */
+/* runner.c - carrying out one experiment; see runner.h. */
+#include "runner.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "ctl.h"
+#include "fault.h"
+#include "load.h"
+#include "metrics.h"
+#include "prng.h"
+#include "units.h"
+
+#define MS 1000000LL
+#define SEC 1000000000LL
+#define MAX_APPLIED 64
+#define MAX_RESTARTS 100
+
+struct sample {
+    int64_t t_ms;
+    double latency_ms;
+    bool ok;
+    char detail[96];
+};
+
+struct series {
+    struct run *r;
+    struct fl_probe_inst *probe;
+    struct sample *samples;
+    size_t n, cap;
+    double *lateness_us;     /* how late each check started against its schedule */
+    size_t n_late, cap_late;
+    pthread_t thread;
+    bool started;
+};
+
+struct applied {
+    struct fl_applied a;
+    size_t fault_index;      /* into the result's faults[] */
+    int64_t until_ns;        /* monotonic; 0: until the method ends */
+    bool until_rollback;     /* kept through recovery and verify */
+    bool is_rules;
+    int rule_index;          /* -1: all */
+    bool is_toxic;
+    char toxic[160];         /* /proxies/NAME/toxics/TOXIC */
+};
+
+struct run {
+    struct fl_experiment *e;
+    const struct fl_run_opts *o;
+    struct fl_journal *j;
+    int64_t t0;
+    json_t *res, *log, *faults, *phases, *checks;
+    struct fl_prng prng;
+    uint64_t seed;
+    char workdir[4096];
+    bool own_workdir;
+
+    /* target */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t supervisor;
+    bool supervising;
+    pid_t pid;               /* current target process (its own process group), 0: none */
+    bool expect_exit;        /* we are stopping it: no restart */
+    bool finished;           /* the experiment is over: the supervisor leaves */
+    bool stopped;            /* SIGSTOPped by a target step */
+    int restarts;
+    char **argv, **envp;
+    json_t *exits;
+
+    /* preload rules */
+    struct fl_applied preload;
+    struct fl_ctl_handle *ctl;
+    char ctl_path[4200];
+
+    /* proxy for toxic steps */
+    pid_t proxy_pid;
+    int proxy_port;
+
+    struct applied applied[MAX_APPLIED];
+    size_t n_applied;
+
+    struct series series[FL_EXP_MAX_PROBES];
+    size_t n_series;
+    volatile bool probes_stop;
+    struct fl_load *load;
+
+    char error[512];         /* first reason for ERROR */
+    char fail[512];          /* first reason for FAIL */
+    int64_t failover_from_ms;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / MS;
+}
+
+static int64_t rel_ms(const struct run *r) { return (mono_ns() - r->t0) / MS; }
+
+static void note(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct run *r, const char *fmt, ...)
+{
+    char msg[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (json_array_size(r->log) < 10000) {
+        char line[700];
+        snprintf(line, sizeof(line), "%lld ms: %s", (long long)rel_ms(r), msg);
+        json_array_append_new(r->log, json_string(line));
+    }
+}
+
+static void set_error(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(struct run *r, const char *fmt, ...)
+{
+    if (r->error[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof(r->error), fmt, ap);
+    va_end(ap);
+    note(r, "ERROR: %s", r->error);
+}
+
+static void set_fail(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_fail(struct run *r, const char *fmt, ...)
+{
+    if (r->fail[0])
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->fail, sizeof(r->fail), fmt, ap);
+    va_end(ap);
+    note(r, "FAIL: %s", r->fail);
+}
+
+static bool stopping(const struct run *r) { return r->o->stop && *r->o->stop; }
+
+static void progress(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(struct run *r, const char *fmt, ...)
+{
+    if (!r->o->progress)
+        return;
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    r->o->progress(r->o->arg, r->e, what);
+}
+
+/* Sleep until the monotonic deadline; false if the run is being stopped. */
+static bool sleep_until(struct run *r, int64_t deadline)
+{
+    for (;;) {
+        if (stopping(r))
+            return false;
+        int64_t left = deadline - mono_ns();
+        if (left <= 0)
+            return true;
+        if (left > 50 * MS)
+            left = 50 * MS;
+        struct timespec ts = {left / SEC, left % SEC};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static json_t *phase_begin(struct run *r, const char *name)
+{
+    json_t *p = json_pack("{s:s, s:I, s:n, s:b, s:s}", "name", name, "start_ms",
+                          (json_int_t)rel_ms(r), "end_ms", "ok", 1, "detail", "");
+    json_array_append_new(r->phases, p);
+    progress(r, "%s", name);
+    return p;
+}
+
+static void phase_end(struct run *r, json_t *p, bool ok, const char *detail)
+{
+    json_object_set_new(p, "end_ms", json_integer(rel_ms(r)));
+    json_object_set_new(p, "ok", json_boolean(ok));
+    json_object_set_new(p, "detail", json_string(detail ? detail : ""));
+}
+
+/* ---- probes ---- */
+
+/* One check, with the probe's expectation applied: ok means "as expected". */
+static void check_once(struct run *r, struct fl_probe_inst *p, struct fl_probe_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&r->lock);
+    struct fl_probe_ctx ctx = {r->workdir, r->pid};
+    pthread_mutex_unlock(&r->lock);
+    int64_t start = mono_ns();
+    int rc = p->ops->check(p->state, &ctx, p->timeout_ns, out);
+    if (!out->latency_ns)
+        out->latency_ns = mono_ns() - start;
+    if (rc < 0) {
+        out->ok = false;
+        if (!out->detail[0])
+            snprintf(out->detail, sizeof(out->detail), "could not run: %s", strerror(-rc));
+    }
+    if (p->expect_fail) {
+        out->ok = !out->ok;
+        if (!out->ok && !out->detail[0])
+            snprintf(out->detail, sizeof(out->detail), "expected to fail, but held");
+    }
+}
+
+static json_t *record_check(struct run *r, const char *phase, struct fl_probe_inst *p,
+                            const struct fl_probe_result *res)
+{
+    json_t *c = json_pack("{s:s, s:s, s:s, s:b, s:s, s:f}", "phase", phase, "probe", p->name,
+                          "kind", p->ops->name, "ok", res->ok, "detail", res->detail,
+                          "latency_ms", (double)res->latency_ns / 1e6);
+    if (res->value)
+        json_object_set(c, "value", res->value);
+    json_array_append_new(r->checks, c);
+    return c;
+}
+
+/* Check every probe of a list once; true if all held. why gets the first failure. */
+static bool check_all(struct run *r, const char *phase, struct fl_probe_inst *list, size_t n,
+                      char *why, size_t why_len)
+{
+    bool all = true;
+    for (size_t i = 0; i < n; i++) {
+        struct fl_probe_result res;
+        check_once(r, &list[i], &res);
+        record_check(r, phase, &list[i], &res);
+        if (!res.ok && all) {
+            snprintf(why, why_len, "%s: %s", list[i].name, res.detail);
+            all = false;
+        }
+        fl_probe_result_clear(&res);
+    }
+    return all;
+}
+
+static void *series_main(void *arg)
+{
+    struct series *s = arg;
+    struct run *r = s->r;
+    int64_t next = mono_ns();
+    while (!r->probes_stop) {
+        struct timespec ts = {next / SEC, next % SEC};
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+            ;
+        if (r->probes_stop)
+            break;
+        int64_t start = mono_ns();
+        struct fl_probe_result res;
+        check_once(r, s->probe, &res);
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 256;
+            void *p = realloc(s->samples, cap * sizeof(*s->samples));
+            if (!p)
+                break;
+            s->samples = p;
+            s->cap = cap;
+        }
+        struct sample *x = &s->samples[s->n++];
+        x->t_ms = (start - r->t0) / MS;
+        x->latency_ms = (double)res.latency_ns / 1e6;
+        x->ok = res.ok;
+        snprintf(x->detail, sizeof(x->detail), "%s", res.ok ? "" : res.detail);
+        fl_probe_result_clear(&res);
+        if (s->n_late == s->cap_late) {
+            size_t cap = s->cap_late ? s->cap_late * 2 : 256;
+            void *p = realloc(s->lateness_us, cap * sizeof(double));
+            if (p) {
+                s->lateness_us = p;
+                s->cap_late = cap;
+            }
+        }
+        if (s->n_late < s->cap_late)
+            s->lateness_us[s->n_late++] = (double)(start - next) / 1e3;
+        next += s->probe->every_ns;
+        int64_t now = mono_ns();
+        if (next < now) /* a check that took longer than the period: skip, do not burst */
+            next = now + s->probe->every_ns - (now - next) % s->probe->every_ns;
+    }
+    return NULL;
+}
+
+static void series_start(struct run *r)
+{
+    r->probes_stop = false;
+    for (size_t i = 0; i < r->e->n_continuous; i++) {
+        struct series *s = &r->series[r->n_series++];
+        memset(s, 0, sizeof(*s));
+        s->r = r;
+        s->probe = &r->e->continuous[i];
+        s->started = pthread_create(&s->thread, NULL, series_main, s) == 0;
+    }
+}
+
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void series_stop(struct run *r)
+{
+    r->probes_stop = true;
+    json_t *all = json_object_get(r->res, "series");
+    for (size_t i = 0; i < r->n_series; i++) {
+        struct series *s = &r->series[i];
+        if (s->started)
+            pthread_join(s->thread, NULL);
+        s->started = false;
+        json_t *samples = json_array();
+        for (size_t k = 0; k < s->n; k++)
+            json_array_append_new(samples, json_pack("{s:I, s:b, s:f, s:s}", "t_ms",
+                                                     (json_int_t)s->samples[k].t_ms, "ok",
+                                                     s->samples[k].ok, "latency_ms",
+                                                     s->samples[k].latency_ms, "detail",
+                                                     s->samples[k].detail));
+        double p99 = 0, max = 0;
+        if (s->n_late) {
+            qsort(s->lateness_us, s->n_late, sizeof(double), by_double);
+            p99 = s->lateness_us[(size_t)(0.99 * (double)(s->n_late - 1) + 0.5)];
+            max = s->lateness_us[s->n_late - 1];
+        }
+        json_array_append_new(all, json_pack("{s:s, s:s, s:s, s:I, s:o, s:f, s:f}", "probe",
+                                             s->probe->name, "kind", s->probe->ops->name,
+                                             "what", s->probe->name, "every_ms",
+                                             (json_int_t)(s->probe->every_ns / MS), "samples",
+                                             samples, "lateness_p99_us", p99,
+                                             "lateness_max_us", max));
+        free(s->samples);
+        free(s->lateness_us);
+        s->samples = NULL;
+        s->lateness_us = NULL;
+    }
+    r->n_series = 0;
+}
+
+/* ---- the work directory ---- */
+
+static int copy_file(const char *from, const char *to, mode_t mode)
+{
+    int in = open(from, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return -errno;
+    int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode & 07777);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        return -e;
+    }
+    char buf[65536];
+    ssize_t n;
+    int rc = 0;
+    while ((n = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)n) != n) {
+            rc = -EIO;
+            break;
+        }
+    if (n < 0)
+        rc = -errno;
+    close(in);
+    if (close(out) < 0 && !rc)
+        rc = -errno;
+    return rc;
+}
+
+/* Copy a file or a directory tree (regular files, directories, symlinks). */
+static int copy_tree(const char *from, const char *to, int depth)
+{
+    struct stat st;
+    if (lstat(from, &st) < 0)
+        return -errno;
+    if (S_ISLNK(st.st_mode)) {
+        char target[4096];
+        ssize_t n = readlink(from, target, sizeof(target) - 1);
+        if (n < 0)
+            return -errno;
+        target[n] = '\0';
+        return symlink(target, to) < 0 ? -errno : 0;
+    }
+    if (S_ISREG(st.st_mode))
+        return copy_file(from, to, st.st_mode);
+    if (!S_ISDIR(st.st_mode))
+        return -EINVAL;
+    if (depth > 32)
+        return -ELOOP;
+    if (mkdir(to, st.st_mode & 07777) < 0 && errno != EEXIST)
+        return -errno;
+    DIR *d = opendir(from);
+    if (!d)
+        return -errno;
+    struct dirent *de;
+    int rc = 0;
+    while (!rc && (de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char a[4096], b[4096];
+        snprintf(a, sizeof(a), "%s/%s", from, de->d_name);
+        snprintf(b, sizeof(b), "%s/%s", to, de->d_name);
+        rc = copy_tree(a, b, depth + 1);
+    }
+    closedir(d);
+    return rc;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static int setup_workdir(struct run *r)
+{
+    struct fl_experiment *e = r->e;
+    if (e->cwd) {
+        if (e->cwd[0] == '/')
+            snprintf(r->workdir, sizeof(r->workdir), "%s", e->cwd);
+        else
+            snprintf(r->workdir, sizeof(r->workdir), "%s/%s", e->dir, e->cwd);
+        struct stat st;
+        if (stat(r->workdir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            set_error(r, "target.cwd %s: not a directory", r->workdir);
+            return -ENOTDIR;
+        }
+    } else {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(r->workdir, sizeof(r->workdir), "%s/faultline-%s-XXXXXX",
+                 tmp && *tmp ? tmp : "/tmp", e->id);
+        for (char *p = r->workdir + strlen(tmp && *tmp ? tmp : "/tmp") + 1; *p; p++)
+            if (*p == '/' || *p == ' ')
+                *p = '_';
+        if (!mkdtemp(r->workdir)) {
+            set_error(r, "cannot make a work directory: %s", strerror(errno));
+            return -errno;
+        }
+        r->own_workdir = true;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(e->fixtures, i, v) {
+        const char *f = json_string_value(v);
+        char from[4096], to[4096], tmp[4096];
+        if (f[0] == '/')
+            snprintf(from, sizeof(from), "%s", f);
+        else
+            snprintf(from, sizeof(from), "%s/%s", e->dir, f);
+        snprintf(tmp, sizeof(tmp), "%s", from);
+        const char *base = strrchr(tmp, '/') ? strrchr(tmp, '/') + 1 : tmp;
+        snprintf(to, sizeof(to), "%s/%s", r->workdir, base);
+        int rc = copy_tree(from, to, 0);
+        if (rc < 0) {
+            set_error(r, "fixture %s: %s", from, strerror(-rc));
+            return rc;
+        }
+    }
+    json_object_set_new(r->res, "workdir", json_string(r->workdir));
+    return 0;
+}
+
+/* ---- the target ---- */
+
+static void free_strv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+extern char **environ;
+
+static int build_command(struct run *r)
+{
+    struct fl_experiment *e = r->e;
+    size_t n = json_array_size(e->argv);
+    r->argv = calloc(n + 3, sizeof(char *));
+    if (!r->argv)
+        return -ENOMEM;
+    size_t k = 0;
+    if (e->shell) {
+        r->argv[k++] = strdup("/bin/sh");
+        r->argv[k++] = strdup("-c");
+    }
+    for (size_t i = 0; i < n; i++)
+        r->argv[k++] = strdup(json_string_value(json_array_get(e->argv, i)));
+    /* the environment: ours, the experiment's, then the preload's (built before any fork:
+     * after fork in a threaded process only async-signal-safe calls are allowed) */
+    size_t ne = 0;
+    while (environ[ne])
+        ne++;
+    r->envp = calloc(ne + json_object_size(e->env) + 4, sizeof(char *));
+    if (!r->envp)
+        return -ENOMEM;
+    size_t m = 0;
+    for (size_t i = 0; i < ne; i++) {
+        if (!strncmp(environ[i], "LD_PRELOAD=", 11) || !strncmp(environ[i], "FAULTLINE_CTL=", 14))
+            continue;
+        const char *eq = strchr(environ[i], '=');
+        if (eq && json_object_getn(e->env, environ[i], (size_t)(eq - environ[i])))
+            continue;
+        r->envp[m++] = strdup(environ[i]);
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(e->env, key, v) {
+        char *s;
+        if (json_is_integer(v))
+            (void)!asprintf(&s, "%s=%lld", key, (long long)json_integer_value(v));
+        else
+            (void)!asprintf(&s, "%s=%s", key, json_string_value(v));
+        r->envp[m++] = s;
+    }
+    if (e->rules && r->o->preload) {
+        (void)!asprintf(&r->envp[m++], "LD_PRELOAD=%s", r->o->preload);
+        (void)!asprintf(&r->envp[m++], "FAULTLINE_CTL=%s", r->ctl_path);
+    }
+    return 0;
+}
+
+/* Start the target in its own process group; caller holds r->lock. */
+static pid_t spawn_target(struct run *r)
+{
+    char logpath[4200];
+    snprintf(logpath, sizeof(logpath), "%s/target.log", r->workdir);
+    int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        setpgid(0, 0);
+        /* the target must not outlive a runner killed with SIGKILL */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        if (logfd >= 0) {
+            dup2(logfd, 1);
+            dup2(logfd, 2);
+        }
+        if (chdir(r->workdir) < 0)
+            _exit(126);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        execvpe(r->argv[0], r->argv, r->envp);
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+    if (pid > 0)
+        setpgid(pid, pid); /* both sides, so there is no race with an early kill(-pid) */
+    if (logfd >= 0)
+        close(logfd);
+    if (devnull >= 0)
+        close(devnull);
+    return pid;
+}
+
+static void describe_status(int st, char *buf, size_t len)
+{
+    if (WIFEXITED(st))
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        snprintf(buf, len, "killed by SIG%s", sigabbrev_np(WTERMSIG(st)) ?: "?");
+    else
+        snprintf(buf, len, "status %d", st);
+}
+
+/* Waits for the target, records each exit, restarts it by the policy. */
+static void *supervisor_main(void *arg)
+{
+    struct run *r = arg;
+    pthread_mutex_lock(&r->lock);
+    while (!r->finished) {
+        pid_t pid = r->pid;
+        if (pid <= 0) {
+            pthread_cond_wait(&r->cond, &r->lock);
+            continue;
+        }
+        pthread_mutex_unlock(&r->lock);
+        int st = 0;
+        pid_t w;
+        while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+            ;
+        pthread_mutex_lock(&r->lock);
+        char how[64];
+        describe_status(st, how, sizeof(how));
+        json_array_append_new(r->exits, json_pack("{s:I, s:i, s:s, s:b}", "t_ms",
+                                                  (json_int_t)rel_ms(r), "pid", (int)pid,
+                                                  "how", how, "expected", r->expect_exit));
+        r->pid = 0;
+        bool failed = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+        if (r->expect_exit || r->finished) {
+            r->expect_exit = false;
+        } else {
+            note(r, "target %d %s", (int)pid, how);
+            bool again = r->e->restart == FL_RESTART_ALWAYS ||
+                         (r->e->restart == FL_RESTART_ON_FAILURE && failed);
+            if (again && r->restarts < MAX_RESTARTS) {
+                pthread_mutex_unlock(&r->lock);
+                struct timespec backoff = {0, 100 * MS}; /* do not spin on a crash loop */
+                nanosleep(&backoff, NULL);
+                pthread_mutex_lock(&r->lock);
+                if (!r->finished && r->pid == 0) {
+                    r->pid = spawn_target(r);
+                    r->restarts++;
+                    note(r, "target restarted (policy %s): pid %d",
+                         r->e->restart == FL_RESTART_ALWAYS ? "always" : "on-failure",
+                         (int)r->pid);
+                }
+            }
+        }
+        pthread_cond_broadcast(&r->cond);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+static int target_start(struct run *r)
+{
+    pthread_mutex_lock(&r->lock);
+    r->pid = spawn_target(r);
+    int rc = r->pid > 0 ? 0 : -errno;
+    if (rc == 0)
+        note(r, "target started: pid %d", (int)r->pid);
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    if (rc == 0 && !r->supervising)
+        r->supervising = pthread_create(&r->supervisor, NULL, supervisor_main, r) == 0;
+    return rc;
+}
+
+/* Stop the target (its whole group): sig, then SIGKILL after the grace period. */
+static void target_stop(struct run *r, int sig, int64_t grace_ns)
+{
+    pthread_mutex_lock(&r->lock);
+    pid_t pid = r->pid;
+    if (pid > 0) {
+        r->expect_exit = true;
+        if (r->stopped)
+            kill(-pid, SIGCONT);
+        r->stopped = false;
+        kill(-pid, sig);
+        int64_t deadline = mono_ns() + grace_ns;
+        while (r->pid == pid && mono_ns() < deadline) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 20 * MS;
+            if (ts.tv_nsec >= SEC) {
+                ts.tv_sec++;
+                ts.tv_nsec -= SEC;
+            }
+            pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+        }
+        if (r->pid == pid) {
+            note(r, "target %d still running after %lld ms: SIGKILL", (int)pid,
+                 (long long)(grace_ns / MS));
+            kill(-pid, SIGKILL);
+            while (r->pid == pid)
+                pthread_cond_wait(&r->cond, &r->lock);
+        }
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void target_finish(struct run *r)
+{
+    target_stop(r, r->e->stop_signal, r->e->stop_grace_ns);
+    pthread_mutex_lock(&r->lock);
+    r->finished = true;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    if (r->supervising)
+        pthread_join(r->supervisor, NULL);
+    r->supervising = false;
+}
+
+/* /proc figures of the target's main process, for leak checks. */
+static json_t *proc_snapshot(pid_t pid)
+{
+    if (pid <= 0)
+        return NULL;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return NULL;
+    long fds = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        fds += de->d_name[0] != '.';
+    closedir(d);
+    long threads = 0, rss_kb = 0;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    char line[256];
+    while (f && fgets(line, sizeof(line), f)) {
+        sscanf(line, "Threads: %ld", &threads);
+        sscanf(line, "VmRSS: %ld", &rss_kb);
+    }
+    if (f)
+        fclose(f);
+    long children = 0;
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    d = opendir(path);
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char cpath[128];
+        snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
+        FILE *c = fopen(cpath, "r");
+        long x;
+        while (c && fscanf(c, "%ld", &x) == 1)
+            children++;
+        if (c)
+            fclose(c);
+    }
+    if (d)
+        closedir(d);
+    return json_pack("{s:i, s:I, s:I, s:I, s:I}", "pid", (int)pid, "fds", (json_int_t)fds,
+                     "threads", (json_int_t)threads, "rss", (json_int_t)rss_kb * 1024,
+                     "children", (json_int_t)children);
+}
+
+/* ---- the proxy, for toxic steps: a child `faultline proxy`, driven through its API ---- */
+
+static size_t discard(char *p, size_t s, size_t n, void *u) { return s * n; }
+
+static int proxy_call(struct run *r, const char *method, const char *path, const char *body,
+                      char *why, size_t why_len)
+{
+    CURL *c = curl_easy_init();
+    if (!c)
+        return -ENOMEM;
+    char url[512];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", r->proxy_port, path);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    if (body)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    CURLcode cc = curl_easy_perform(c);
+    long status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    if (cc != CURLE_OK) {
+        snprintf(why, why_len, "proxy API: %s", curl_easy_strerror(cc));
+        return -EIO;
+    }
+    if (status >= 300) {
+        snprintf(why, why_len, "proxy API %s %s: HTTP %ld", method, path, status);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int proxy_start(struct run *r)
+{
+    if (!r->e->proxies)
+        return 0;
+    int out[2];
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return -errno;
+    char seed[32];
+    snprintf(seed, sizeof(seed), "%llu", (unsigned long long)r->seed);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        dup2(out[1], 1);
+        execl(r->o->self_exe, r->o->self_exe, "-q", "proxy", "--host", "127.0.0.1", "--port",
+              "0", "--seed", seed, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    if (pid < 0) {
+        close(out[0]);
+        return -errno;
+    }
+    r->proxy_pid = pid;
+    FILE *f = fdopen(out[0], "r");
+    char line[256];
+    while (f && fgets(line, sizeof(line), f)) {
+        const char *p = strstr(line, "API listening on ");
+        if (p && strrchr(p, ':')) {
+            r->proxy_port = atoi(strrchr(p, ':') + 1);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    if (r->proxy_port <= 0) {
+        set_error(r, "the proxy for toxic steps did not start");
+        return -EIO;
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(r->e->proxies, i, p) {
+        json_t *body = json_pack("{s:O, s:O, s:O, s:b}", "name", json_object_get(p, "name"),
+                                 "listen", json_object_get(p, "listen"), "upstream",
+                                 json_object_get(p, "upstream"), "enabled", 1);
+        char *text = json_dumps(body, JSON_COMPACT);
+        char why[256];
+        int rc = proxy_call(r, "POST", "/proxies", text, why, sizeof(why));
+        free(text);
+        json_decref(body);
+        if (rc < 0) {
+            set_error(r, "proxy %s: %s", json_string_value(json_object_get(p, "name")), why);
+            return rc;
+        }
+    }
+    note(r, "proxy API on 127.0.0.1:%d", r->proxy_port);
+    return 0;
+}
+
+static void proxy_stop(struct run *r)
+{
+    if (r->proxy_pid <= 0)
+        return;
+    kill(r->proxy_pid, SIGTERM);
+    int st;
+    int64_t deadline = mono_ns() + 3 * SEC;
+    while (waitpid(r->proxy_pid, &st, WNOHANG) == 0) {
+        if (mono_ns() > deadline) {
+            kill(r->proxy_pid, SIGKILL);
+            waitpid(r->proxy_pid, &st, 0);
+            break;
+        }
+        struct timespec ts = {0, 10 * MS};
+        nanosleep(&ts, NULL);
+    }
+    r->proxy_pid = 0;
+}
+
+/* ---- faults ---- */
+
+static json_t *fault_window(struct run *r, int step, const char *kind, const char *what)
+{
+    json_t *f = json_pack("{s:i, s:s, s:s, s:I, s:n, s:b, s:s}", "step", step, "kind", kind,
+                          "what", what, "start_ms", (json_int_t)rel_ms(r), "end_ms", "ok", 1,
+                          "error", "");
+    json_array_append_new(r->faults, f);
+    return f;
+}
+
+static int apply_fault(struct run *r, int step, const struct fl_step *s, int64_t for_ns)
+{
+    if (r->n_applied >= MAX_APPLIED) {
+        set_error(r, "step %d: more than %d faults held at once", step, MAX_APPLIED);
+        return -E2BIG;
+    }
+    struct applied *ap = &r->applied[r->n_applied];
+    memset(ap, 0, sizeof(*ap));
+    json_t *params = json_deep_copy(s->params);
+    /* relative paths are the work directory's; the kind gets absolute ones */
+    const char *path = json_string_value(json_object_get(params, "path"));
+    if (path && path[0] != '/') {
+        char abs[8300];
+        snprintf(abs, sizeof(abs), "%s/%s", r->workdir, path);
+        json_object_set_new(params, "path", json_string(abs));
+    }
+    if (!json_object_get(params, "seed"))
+        json_object_set_new(params, "seed", json_integer((json_int_t)(fl_prng_next(&r->prng) >> 2)));
+    /* "target" in a pid field: the target's current process */
+    json_t *pidv = json_object_get(params, "pid");
+    if (json_is_string(pidv) && !strcmp(json_string_value(pidv), "target")) {
+        pthread_mutex_lock(&r->lock);
+        json_object_set_new(params, "pid", json_integer(r->pid));
+        pthread_mutex_unlock(&r->lock);
+    }
+    struct fl_err err = {""};
+    json_t *f = fault_window(r, step, s->kind, s->label);
+    int rc = fl_fault_apply(r->j, s->kind, params, 0, &ap->a, &err);
+    json_decref(params);
+    if (rc < 0) {
+        json_object_set_new(f, "end_ms", json_integer(rel_ms(r)));
+        json_object_set_new(f, "ok", json_false());
+        json_object_set_new(f, "error", json_string(err.msg));
+        set_error(r, "step %d (%s): could not inject: %s", step, s->label, err.msg);
+        return rc;
+    }
+    char what[600];
+    fl_fault_describe_entry(ap->a.entry, what, sizeof(what));
+    json_object_set_new(f, "what", json_string(what));
+    note(r, "applied %s", what);
+    ap->fault_index = json_array_size(r->faults) - 1;
+    ap->until_ns = for_ns ? mono_ns() + for_ns : 0;
+    ap->until_rollback = s->until_rollback;
+    if (s->until_rollback)
+        json_object_set_new(f, "persistent", json_true());
+    r->n_applied++;
+    return 0;
+}
+
+static int apply_rules(struct run *r, int step, const struct fl_step *s, int64_t for_ns)
+{
+    if (!r->ctl) {
+        set_error(r, "step %d: the target's preload rules are not available", step);
+        return -ENOENT;
+    }
+    size_t n = s->rule_ids ? json_array_size(s->rule_ids) : 1;
+    for (size_t i = 0; i < n; i++) {
+        int index = -1;
+        if (s->rule_ids) {
+            json_t *v = json_array_get(s->rule_ids, i);
+            char id[64];
+            if (json_is_integer(v))
+                snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(v));
+            else
+                snprintf(id, sizeof(id), "%s", json_string_value(v) ?: "");
+            index = fl_ctl_find(r->ctl, id);
+            if (index < 0) {
+                set_error(r, "step %d: no rule '%s' in target.rules", step, id);
+                return -ENOENT;
+            }
+        }
+        fl_ctl_set_enabled(r->ctl, index, s->rules_on);
+        if (s->rules_on && r->n_applied < MAX_APPLIED) {
+            /* rules switched on are a fault window until switched off */
+            struct applied *ap = &r->applied[r->n_applied++];
+            memset(ap, 0, sizeof(*ap));
+            ap->is_rules = true;
+            ap->rule_index = index;
+            json_t *f = fault_window(r, step, "rules", s->label);
+            (void)f;
+            ap->fault_index = json_array_size(r->faults) - 1;
+            ap->until_ns = for_ns ? mono_ns() + for_ns : 0;
+        }
+    }
+    if (!s->rules_on) {
+        /* close the windows of the rules switched off */
+        for (size_t k = 0; k < r->n_applied; k++) {
+            struct applied *ap = &r->applied[k];
+            if (!ap->is_rules)
+                continue;
+            bool match = !s->rule_ids || ap->rule_index < 0;
+            for (size_t i = 0; s->rule_ids && !match && i < n; i++) {
+                json_t *v = json_array_get(s->rule_ids, i);
+                char id[64];
+                if (json_is_integer(v))
+                    snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(v));
+                else
+                    snprintf(id, sizeof(id), "%s", json_string_value(v) ?: "");
+                match = fl_ctl_find(r->ctl, id) == ap->rule_index;
+            }
+            if (match)
+                ap->until_ns = mono_ns(); /* reverted (closed) by expire_faults */
+        }
+    }
+    note(r, "rules %s", s->rules_on ? "on" : "off");
+    return 0;
+}
+
+static int apply_toxic(struct run *r, int step, const struct fl_step *s, int64_t for_ns)
+{
+    if (r->n_applied >= MAX_APPLIED)
+        return -E2BIG;
+    struct applied *ap = &r->applied[r->n_applied];
+    memset(ap, 0, sizeof(*ap));
+    json_t *t = json_deep_copy(s->toxic);
+    const char *proxy = json_string_value(json_object_get(s->toxic, "proxy"));
+    char name[64];
+    snprintf(name, sizeof(name), "step%d_%zu", step, r->n_applied);
+    json_object_del(t, "proxy");
+    json_object_set_new(t, "name", json_string(name));
+    char *body = json_dumps(t, JSON_COMPACT);
+    json_decref(t);
+    char path[256], why[256];
+    snprintf(path, sizeof(path), "/proxies/%s/toxics", proxy);
+    json_t *f = fault_window(r, step, "toxic", s->label);
+    int rc = proxy_call(r, "POST", path, body, why, sizeof(why));
+    free(body);
+    if (rc < 0) {
+        json_object_set_new(f, "end_ms", json_integer(rel_ms(r)));
+        json_object_set_new(f, "ok", json_false());
+        json_object_set_new(f, "error", json_string(why));
+        set_error(r, "step %d (%s): could not inject: %s", step, s->label, why);
+        return rc;
+    }
+    ap->is_toxic = true;
+    snprintf(ap->toxic, sizeof(ap->toxic), "/proxies/%s/toxics/%s", proxy, name);
+    ap->fault_index = json_array_size(r->faults) - 1;
+    ap->until_ns = for_ns ? mono_ns() + for_ns : 0;
+    r->n_applied++;
+    note(r, "toxic %s added", s->label);
+    return 0;
+}
+
+/* Revert one held fault and close its window. */
+static int revert_one(struct run *r, struct applied *ap)
+{
+    json_t *f = json_array_get(r->faults, ap->fault_index);
+    struct fl_err err = {""};
+    int rc = 0;
+    char why[256] = "";
+    if (ap->is_rules) {
+        if (r->ctl)
+            fl_ctl_set_enabled(r->ctl, ap->rule_index, false);
+    } else if (ap->is_toxic) {
+        rc = proxy_call(r, "DELETE", ap->toxic, NULL, why, sizeof(why));
+        snprintf(err.msg, sizeof(err.msg), "%s", why);
+    } else {
+        rc = fl_fault_revert(r->j, &ap->a, &err);
+    }
+    json_object_set_new(f, "end_ms", json_integer(rel_ms(r)));
+    if (rc < 0) {
+        json_object_set_new(f, "ok", json_false());
+        json_object_set_new(f, "error", json_string(err.msg));
+        json_array_append_new(json_object_get(json_object_get(r->res, "rollback"), "errors"),
+                              json_string(err.msg));
+        note(r, "could not revert %s: %s", json_string_value(json_object_get(f, "what")),
+             err.msg);
+    } else {
+        note(r, "reverted %s", json_string_value(json_object_get(f, "what")));
+    }
+    return rc;
+}
+
+enum expire { EXPIRE_DUE, EXPIRE_METHOD_END, EXPIRE_ROLLBACK };
+
+/* Revert the faults whose time is up: those due now, those held until the method ends, or
+ * everything (rollback). */
+static int expire_faults(struct run *r, enum expire which)
+{
+    int failed = 0;
+    int64_t now = mono_ns();
+    size_t k = 0;
+    for (size_t i = 0; i < r->n_applied; i++) {
+        struct applied *ap = &r->applied[i];
+        bool due = ap->until_ns && ap->until_ns <= now;
+        if (which == EXPIRE_ROLLBACK || due ||
+            (which == EXPIRE_METHOD_END && !ap->until_rollback)) {
+            if (revert_one(r, ap) < 0)
+                failed++;
+        } else {
+            r->applied[k++] = *ap;
+        }
+    }
+    r->n_applied = k;
+    return failed;
+}
+
+/* Sleep until deadline, reverting faults as their time comes. */
+static bool hold_until(struct run *r, int64_t deadline)
+{
+    for (;;) {
+        expire_faults(r, EXPIRE_DUE);
+        int64_t next = deadline;
+        for (size_t i = 0; i < r->n_applied; i++)
+            if (r->applied[i].until_ns && r->applied[i].until_ns < next)
+                next = r->applied[i].until_ns;
+        if (!sleep_until(r, next))
+            return false;
+        if (mono_ns() >= deadline) {
+            expire_faults(r, EXPIRE_DUE);
+            return true;
+        }
+    }
+}
+
+static int run_target_step(struct run *r, int step, const struct fl_step *s)
+{
+    if (!strcmp(s->action, "restart")) {
+        target_stop(r, r->e->stop_signal, r->e->stop_grace_ns);
+        note(r, "step %d: restarting the target", step);
+        return target_start(r);
+    }
+    pthread_mutex_lock(&r->lock);
+    pid_t pid = r->pid;
+    if (pid > 0) {
+        int sig = !strcmp(s->action, "stop")   ? SIGSTOP
+                  : !strcmp(s->action, "cont") ? SIGCONT
+                                               : s->signal;
+        if (sig == SIGSTOP)
+            r->stopped = true;
+        if (sig == SIGCONT)
+            r->stopped = false;
+        kill(-pid, sig);
+        note(r, "step %d: SIG%s to the target (pid %d)", step, sigabbrev_np(sig) ?: "?",
+             (int)pid);
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (pid <= 0) {
+        set_fail(r, "step %d (%s): the target was not running", step, s->label);
+        return -ESRCH;
+    }
+    json_t *f = fault_window(r, step, "target", s->label);
+    json_object_set_new(f, "end_ms", json_integer(rel_ms(r)));
+    return 0;
+}
+
+static int run_step(struct run *r, int step, const struct fl_step *s);
+
+static int run_monkey(struct run *r, int step, const struct fl_step *s)
+{
+    int64_t end = mono_ns() + s->for_ns;
+    int hits = 0;
+    while (mono_ns() < end && !stopping(r)) {
+        /* exponential gaps with the given mean: a Poisson process, like a real monkey */
+        double u = fl_prng_unit(&r->prng);
+        int64_t gap = (int64_t)(-(double)s->every_ns * log1p(-u));
+        if (gap < 10 * MS)
+            gap = 10 * MS;
+        if (mono_ns() + gap >= end) {
+            hold_until(r, end);
+            break;
+        }
+        if (!hold_until(r, mono_ns() + gap))
+            break;
+        const struct fl_step *pick = &s->pool[fl_prng_below(&r->prng, s->n_pool)];
+        progress(r, "step %d: monkey: %s", step, pick->label);
+        note(r, "monkey: %s", pick->label);
+        int rc = pick->type == FL_STEP_FAULT ? apply_fault(r, step, pick, s->hold_ns)
+                                             : run_target_step(r, step, pick);
+        if (rc < 0 && r->error[0])
+            return rc;
+        hits++;
+    }
+    note(r, "monkey: %d faults", hits);
+    return 0;
+}
+
+static int run_step(struct run *r, int step, const struct fl_step *s)
+{
+    progress(r, "step %d: %s", step, s->label);
+    if (s->failover && r->failover_from_ms < 0)
+        r->failover_from_ms = rel_ms(r);
+    switch (s->type) {
+    case FL_STEP_FAULT:
+        return apply_fault(r, step, s, s->for_ns) < 0
+                   ? -1
+                   : (s->for_ns && !hold_until(r, mono_ns() + s->for_ns) ? -EINTR : 0);
+    case FL_STEP_RULES:
+        return apply_rules(r, step, s, s->for_ns) < 0
+                   ? -1
+                   : (s->for_ns && !hold_until(r, mono_ns() + s->for_ns) ? -EINTR : 0);
+    case FL_STEP_TOXIC:
+        return apply_toxic(r, step, s, s->for_ns) < 0
+                   ? -1
+                   : (s->for_ns && !hold_until(r, mono_ns() + s->for_ns) ? -EINTR : 0);
+    case FL_STEP_PAUSE:
+        return hold_until(r, mono_ns() + s->for_ns) ? 0 : -EINTR;
+    case FL_STEP_WAIT: {
+        int64_t deadline = mono_ns() + s->for_ns;
+        struct fl_probe_inst *p = (struct fl_probe_inst *)&s->probe;
+        for (;;) {
+            struct fl_probe_result res;
+            check_once(r, p, &res);
+            bool ok = res.ok;
+            if (ok || mono_ns() >= deadline) {
+                record_check(r, "method", p, &res);
+                fl_probe_result_clear(&res);
+                if (!ok) {
+                    char d[32];
+                    set_fail(r, "step %d: %s did not hold within %s", step, p->name,
+                             fl_format_duration(s->for_ns, d, sizeof(d)));
+                }
+                return 0;
+            }
+            fl_probe_result_clear(&res);
+            if (!hold_until(r, mono_ns() + 50 * MS))
+                return -EINTR;
+        }
+    }
+    case FL_STEP_TARGET:
+        return run_target_step(r, step, s);
+    case FL_STEP_MONKEY:
+        return run_monkey(r, step, s);
+    }
+    return 0;
+}
+
+/* ---- preload rules ---- */
+
+static int preload_setup(struct run *r)
+{
+    if (!r->e->rules)
+        return 0;
+    if (!r->o->preload) {
+        set_error(r, "target.rules need faultline-preload.so, which was not found");
+        return -ENOENT;
+    }
+    snprintf(r->ctl_path, sizeof(r->ctl_path), "%s/.faultline-ctl", r->workdir);
+    json_t *params = json_pack("{s:s, s:O, s:I, s:b}", "path", r->ctl_path, "rules",
+                               r->e->rules, "seed", (json_int_t)r->seed, "no_follow", 0);
+    struct fl_err err = {""};
+    int rc = fl_fault_apply(r->j, "preload", params, 0, &r->preload, &err);
+    json_decref(params);
+    if (rc < 0) {
+        set_error(r, "target.rules: %s", err.msg);
+        return rc;
+    }
+    if ((rc = fl_ctl_open(r->ctl_path, &r->ctl, &err)) < 0) {
+        set_error(r, "target.rules: %s", err.msg);
+        return rc;
+    }
+    if (!r->e->rules_start_on)
+        fl_ctl_set_enabled(r->ctl, -1, false);
+    return 0;
+}
+
+/* ---- objectives and the verdict ---- */
+
+static void check_objectives(struct run *r)
+{
+    json_t *m = json_object_get(r->res, "metrics");
+    json_t *list = json_object_get(r->res, "objectives");
+    for (size_t i = 0; i < r->e->n_objectives; i++) {
+        const struct fl_objective *o = &r->e->objectives[i];
+        char key[64];
+        if (!strcmp(o->name, "failover") || !strncmp(o->name, "time_to_", 8) ||
+            !strncmp(o->name, "latency_", 8))
+            snprintf(key, sizeof(key), "%s_ms", o->name);
+        else
+            snprintf(key, sizeof(key), "%s", o->name);
+        json_t *v = json_object_get(m, key);
+        bool known = json_is_number(v);
+        double value = json_number_value(v);
+        bool met;
+        /* time_to_recover -1 means "never recovered": always a miss */
+        if (!strcmp(o->name, "time_to_recover") && known && value < 0)
+            met = false;
+        else if (!known)
+            met = !strcmp(o->name, "time_to_recover") || !strcmp(o->name, "time_to_detect")
+                      ? !strcmp(o->name, "time_to_recover") /* nothing failed: recovered */
+                      : false;
+        else if (!strcmp(o->op, "<="))
+            met = value <= o->threshold;
+        else if (!strcmp(o->op, "<"))
+            met = value < o->threshold;
+        else if (!strcmp(o->op, ">="))
+            met = value >= o->threshold;
+        else
+            met = value > o->threshold;
+        json_array_append_new(list, json_pack("{s:s, s:s, s:f, s:s, s:O, s:b}", "name", o->name,
+                                              "op", o->op, "threshold", o->threshold, "unit",
+                                              o->unit, "value", known ? v : json_null(), "met",
+                                              met));
+        if (!met) {
+            if (!known)
+                set_fail(r, "objective %s %s %g%s: no value was measured", o->name, o->op,
+                         *o->unit ? o->threshold : o->threshold * 100, *o->unit ? "ms" : "%");
+            else if (*o->unit)
+                set_fail(r, "objective %s %s %gms not met: %.0fms", o->name, o->op,
+                         o->threshold, value);
+            else
+                set_fail(r, "objective %s %s %g%% not met: %.2f%%", o->name, o->op,
+                         o->threshold * 100, value * 100);
+        }
+    }
+}
+
+static void check_leaks(struct run *r, json_t *before, json_t *after)
+{
+    json_t *leaks = json_object_get(r->res, "leaks");
+    static const char *const names[] = {"fds", "threads", "children", "rss"};
+    const int64_t limits[] = {r->e->leak_fds, r->e->leak_threads, r->e->leak_children,
+                              r->e->leak_rss};
+    for (size_t i = 0; i < 4; i++) {
+        if (limits[i] < 0)
+            continue;
+        json_int_t b = json_integer_value(json_object_get(before, names[i]));
+        json_int_t a = json_integer_value(json_object_get(after, names[i]));
+        bool ok = before && after && a - b <= limits[i];
+        json_object_set_new(leaks, names[i], json_pack("{s:I, s:I, s:I, s:b}", "before", b,
+                                                       "after", a, "limit", (json_int_t)limits[i],
+                                                       "ok", ok));
+        if (!before || !after)
+            set_fail(r, "leak check %s: the target was not running to measure", names[i]);
+        else if (!ok)
+            set_fail(r, "leak: %s grew from %lld to %lld (allowed +%lld)", names[i],
+                     (long long)b, (long long)a, (long long)limits[i]);
+    }
+}
+
+static const char *verdict_of(struct run *r, char *why, size_t len)
+{
+    if (r->error[0]) {
+        snprintf(why, len, "%s", r->error);
+        return "ERROR";
+    }
+    if (r->fail[0]) {
+        snprintf(why, len, "%s", r->fail);
+        return r->e->expect_xfail ? "XFAIL" : "FAIL";
+    }
+    if (r->e->expect_xfail) {
+        snprintf(why, len, "expected to fail (%s) but everything held: the gap may be fixed",
+                 r->e->reason);
+        return "XPASS";
+    }
+    why[0] = '\0';
+    return "PASS";
+}
+
+static json_t *new_result(const struct fl_experiment *e, uint64_t seed)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s, s:s, s:I, s:I, s:I, "
+                     "s:[], s:[], s:[], s:n, s:{}, s:[], s:[], s:{}, s:{s:b, s:[]}, s:[]}",
+                     "file", e->path, "id", e->id, "title", e->title, "category", e->category,
+                     "failure_mode", e->failure_mode ?: "", "expected_behaviour",
+                     e->expected ?: "", "tags", e->tags ? json_incref(e->tags) : json_array(), "expect",
+                     e->expect_xfail ? "xfail" : "pass", "reason", e->reason ?: "", "verdict",
+                     "ERROR", "why", "", "seed", (json_int_t)seed, "started_ms",
+                     (json_int_t)wall_ms(), "duration_ms", (json_int_t)0, "phases", "faults",
+                     "series", "load", "metrics", "objectives", "checks", "leaks", "rollback",
+                     "ok", 1, "errors", "log");
+}
+
+json_t *fl_run_skipped(const struct fl_experiment *e, const char *why)
+{
+    json_t *res = new_result(e, e->seed);
+    json_object_set_new(res, "verdict", json_string("SKIP"));
+    json_object_set_new(res, "why", json_string(why));
+    json_object_set_new(res, "metrics", json_object());
+    return res;
+}
+
+json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
+                          const struct fl_run_opts *o)
+{
+    if (e->skip_reason[0])
+        return fl_run_skipped(e, e->skip_reason);
+    struct run *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->e = e;
+    r->o = o;
+    r->j = j;
+    r->t0 = mono_ns();
+    r->seed = e->has_seed ? e->seed : o->seed;
+    fl_prng_seed(&r->prng, r->seed);
+    r->failover_from_ms = -1;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->cond, NULL);
+    r->res = new_result(e, r->seed);
+    r->log = json_object_get(r->res, "log");
+    r->faults = json_object_get(r->res, "faults");
+    r->phases = json_object_get(r->res, "phases");
+    r->checks = json_object_get(r->res, "checks");
+    r->exits = json_array();
+    int64_t deadline = r->t0 + e->timeout_ns;
+    json_t *before = NULL, *after = NULL;
+    char why[512] = "";
+    int64_t method_from = -1, observe_to = -1;
+
+    /* start */
+    json_t *ph = phase_begin(r, "start");
+    bool ok = setup_workdir(r) == 0 && preload_setup(r) == 0 && proxy_start(r) == 0;
+    if (ok && e->has_target) {
+        ok = build_command(r) == 0 && target_start(r) == 0;
+        if (!ok)
+            set_error(r, "the target would not start: %s", strerror(errno));
+    }
+    if (ok && e->has_ready) {
+        int64_t until = mono_ns() + e->ready_timeout_ns;
+        for (;;) {
+            struct fl_probe_result res;
+            check_once(r, &e->ready, &res);
+            bool ready = res.ok;
+            snprintf(why, sizeof(why), "%s", res.detail);
+            fl_probe_result_clear(&res);
+            if (ready)
+                break;
+            pthread_mutex_lock(&r->lock);
+            bool dead = r->pid == 0 && e->restart == FL_RESTART_NEVER;
+            pthread_mutex_unlock(&r->lock);
+            char d[32];
+            if (dead) {
+                json_t *last = json_array_get(r->exits, json_array_size(r->exits) - 1);
+                set_error(r, "the target would not start: it %s before it was ready (see %s/"
+                             "target.log)",
+                          json_string_value(json_object_get(last, "how")) ?: "exited",
+                          r->workdir);
+                ok = false;
+                break;
+            }
+            if (mono_ns() >= until || stopping(r)) {
+                set_error(r, "the target was not ready within %s: %s",
+                          fl_format_duration(e->ready_timeout_ns, d, sizeof(d)), why);
+                ok = false;
+                break;
+            }
+            sleep_until(r, mono_ns() + 20 * MS);
+        }
+    }
+    phase_end(r, ph, ok, ok ? NULL : r->error);
+
+    /* steady state */
+    if (ok) {
+        ph = phase_begin(r, "steady_state");
+        ok = check_all(r, "steady_state", e->steady, e->n_steady, why, sizeof(why));
+        if (!ok)
+            set_error(r, "the steady state did not hold before injection: %s", why);
+        phase_end(r, ph, ok, ok ? NULL : why);
+        pthread_mutex_lock(&r->lock);
+        before = e->has_leaks ? proc_snapshot(r->pid) : NULL;
+        pthread_mutex_unlock(&r->lock);
+    }
+
+    /* method, with continuous probes and load */
+    if (ok) {
+        ph = phase_begin(r, "method");
+        method_from = rel_ms(r);
+        series_start(r);
+        struct fl_err err = {""};
+        if (e->load && fl_load_start(e->load, r->t0, &r->load, &err) < 0)
+            set_error(r, "load: %s", err.msg);
+        for (size_t i = 0; i < e->n_steps && !r->error[0]; i++) {
+            if (stopping(r)) {
+                set_error(r, "interrupted");
+                break;
+            }
+            if (mono_ns() > deadline) {
+                set_error(r, "timed out after %lld s (timeout:)", (long long)(e->timeout_ns / SEC));
+                break;
+            }
+            run_step(r, (int)i + 1, &e->steps[i]);
+        }
+        if (stopping(r))
+            set_error(r, "interrupted");
+        /* the faults left are held until the method ends */
+        if (expire_faults(r, EXPIRE_METHOD_END) > 0)
+            set_error(r, "a fault could not be reverted (the journal keeps it: run 'faultline "
+                         "recover')");
+        phase_end(r, ph, !r->error[0], r->error[0] ? r->error : NULL);
+
+        /* recovery: keep probing until every probe has N good samples in a row */
+        if (e->n_continuous && !r->error[0]) {
+            json_t *rec = phase_begin(r, "recovery");
+            int64_t until = mono_ns() + e->recover_within_ns;
+            bool recovered = false;
+            while (!recovered && mono_ns() < until && !stopping(r)) {
+                sleep_until(r, mono_ns() + 20 * MS);
+                recovered = true;
+                for (size_t i = 0; i < r->n_series && recovered; i++) {
+                    struct series *s = &r->series[i];
+                    size_t n = __atomic_load_n(&s->n, __ATOMIC_ACQUIRE);
+                    if (n < e->recovered_after) {
+                        recovered = false;
+                        break;
+                    }
+                    /* samples written by the probe thread; n only grows after a write */
+                    for (size_t k = n - e->recovered_after; k < n; k++)
+                        recovered = recovered && s->samples[k].ok;
+                }
+            }
+            char d[32];
+            if (!recovered && !stopping(r))
+                set_fail(r, "the service did not recover within %s after the faults ended",
+                         fl_format_duration(e->recover_within_ns, d, sizeof(d)));
+            phase_end(r, rec, recovered, recovered ? NULL : "the probes did not recover");
+        }
+        observe_to = rel_ms(r);
+        series_stop(r);
+        if (r->load)
+            json_object_set_new(r->res, "load", fl_load_stop(r->load) ?: json_null());
+        r->load = NULL;
+    }
+
+    /* verify */
+    if (ok && !r->error[0]) {
+        ph = phase_begin(r, "verify");
+        bool v = check_all(r, "verify", e->verify, e->n_verify, why, sizeof(why));
+        if (!v)
+            set_fail(r, "verification failed: %s", why);
+        pthread_mutex_lock(&r->lock);
+        after = e->has_leaks ? proc_snapshot(r->pid) : NULL;
+        pthread_mutex_unlock(&r->lock);
+        if (e->has_leaks)
+            check_leaks(r, before, after);
+        phase_end(r, ph, v, v ? NULL : why);
+    }
+
+    /* rollback: always */
+    ph = phase_begin(r, "rollback");
+    series_stop(r);
+    if (r->load)
+        json_object_set_new(r->res, "load", fl_load_stop(r->load) ?: json_null());
+    int failed = expire_faults(r, EXPIRE_ROLLBACK);
+    pthread_mutex_lock(&r->lock);
+    if (r->stopped && r->pid > 0)
+        kill(-r->pid, SIGCONT);
+    r->stopped = false;
+    pthread_mutex_unlock(&r->lock);
+    if (r->ctl)
+        fl_ctl_set_enabled(r->ctl, -1, false);
+    bool rolled_back = failed == 0;
+    if (rolled_back && ok && e->n_steady) {
+        /* the steady state again, now that every fault is gone */
+        char again[512] = "";
+        if (!check_all(r, "after_rollback", e->steady, e->n_steady, again, sizeof(again)))
+            note(r, "the steady state does not hold after rollback: %s", again);
+    }
+    if (e->has_target)
+        target_finish(r);
+    proxy_stop(r);
+    if (r->ctl)
+        fl_ctl_close(r->ctl);
+    struct fl_err err = {""};
+    if (r->preload.entry && fl_fault_revert(j, &r->preload, &err) < 0) {
+        rolled_back = false;
+        json_array_append_new(json_object_get(json_object_get(r->res, "rollback"), "errors"),
+                              json_string(err.msg));
+    }
+    json_object_set_new(json_object_get(r->res, "rollback"), "ok", json_boolean(rolled_back));
+    if (!rolled_back)
+        set_error(r, "rollback failed: %s",
+                  json_string_value(json_array_get(
+                      json_object_get(json_object_get(r->res, "rollback"), "errors"), 0)) ?: "?");
+    phase_end(r, ph, rolled_back, NULL);
+    if (r->own_workdir && !o->keep && !r->error[0] && !r->fail[0])
+        nftw(r->workdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+
+    /* figures, objectives, verdict */
+    if (method_from >= 0) {
+        fl_metrics_compute(r->res, e->recovered_after, method_from,
+                           observe_to >= 0 ? observe_to : rel_ms(r), r->failover_from_ms);
+        json_t *ttr = json_object_get(json_object_get(r->res, "metrics"), "time_to_recover_ms");
+        if (json_is_integer(ttr) && json_integer_value(ttr) < 0 && !r->error[0]) {
+            char d[32];
+            set_fail(r, "the service did not recover within %s after the faults ended",
+                     fl_format_duration(e->recover_within_ns, d, sizeof(d)));
+        }
+        check_objectives(r);
+    } else {
+        json_object_set_new(r->res, "metrics", json_object());
+    }
+    json_object_set_new(r->res, "target_exits", r->exits);
+    json_object_set_new(r->res, "restarts", json_integer(r->restarts));
+    if (before)
+        json_object_set_new(r->res, "target_before", before);
+    if (after)
+        json_object_set_new(r->res, "target_after", after);
+    const char *verdict = verdict_of(r, why, sizeof(why));
+    json_object_set_new(r->res, "verdict", json_string(verdict));
+    json_object_set_new(r->res, "why", json_string(why));
+    json_object_set_new(r->res, "duration_ms", json_integer(rel_ms(r)));
+    json_t *res = r->res;
+    free_strv(r->argv);
+    free_strv(r->envp);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->cond);
+    free(r);
+    return res;
+}
