@@ -21,7 +21,8 @@
  * may run at once on different threads.
  *
  * To add a kind: src/probes/<kind>.c exporting `const struct fl_probe_ops fl_probe_<kind>`, one
- * X(<kind>) in FL_PROBE_KINDS, the file in src/probes/meson.build, docs/experiments.md.
+ * X(<kind>) in FL_PROBE_KINDS, the file in src/probes/meson.build, docs/probes.md; putil.h has
+ * the typed keys, matches and JSON paths the kinds share.
  */
 #ifndef FL_PROBE_H
 #define FL_PROBE_H
