@@ -93,6 +93,10 @@ int fl_hold_run(struct fl_hold *h)
     fl_fault_describe_entry(a.entry, what, sizeof(what));
     json_t *result = json_pack("{s:s, s:s, s:s, s:I}", "id", a.id, "kind", h->kind, "what", what,
                                "applied_ms", (json_int_t)applied_ms);
+    if (a.report)
+        json_object_update(result, a.report);
+    if (h->on_applied && !h->json)
+        h->on_applied(h->arg, a.report);
     int status = 0;
     if (h->detach && !h->for_ns) {
         if (fl_fault_detach(&j, &a, &err) < 0) {

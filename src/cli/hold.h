@@ -24,6 +24,9 @@ struct fl_hold {
     int (*tick)(void *arg, int64_t elapsed_ns);
     int64_t tick_ns;
     void *arg;
+    /* Called once right after a successful apply with what the kind reported (also merged
+     * into the JSON result); for the command to tell people what was done. */
+    void (*on_applied)(void *arg, const json_t *report);
     /* Filled in for the caller's report (borrowed, valid until the next call). */
     json_t *extra;           /* merged into the JSON result when not NULL */
 };

@@ -88,6 +88,7 @@ int fl_fault_apply(struct fl_journal *j, const char *kind, json_t *params, int64
     }
     struct fl_fault_ctx ctx;
     make_ctx(j, out->id, &ctx);
+    ctx.report = json_object();
     json_t *undo = NULL;
     rc = ops->prepare ? ops->prepare(&ctx, params, &undo, err) : 0;
     if (rc >= 0) {
@@ -102,10 +103,12 @@ int fl_fault_apply(struct fl_journal *j, const char *kind, json_t *params, int64
         remove_tree(ctx.backup_dir);
         fl_journal_remove(j, out->id, NULL);
         json_decref(entry);
+        json_decref(ctx.report);
         return rc;
     }
     out->ops = ops;
     out->entry = entry;
+    out->report = ctx.report;
     return 0;
 }
 
@@ -124,7 +127,9 @@ int fl_fault_revert(struct fl_journal *j, struct fl_applied *a, struct fl_err *e
     if (lock >= 0)
         close(lock);
     json_decref(a->entry);
+    json_decref(a->report);
     a->entry = NULL;
+    a->report = NULL;
     return rc;
 }
 
@@ -135,7 +140,9 @@ int fl_fault_detach(struct fl_journal *j, struct fl_applied *a, struct fl_err *e
     json_object_set_new(a->entry, "detached", json_true());
     int rc = fl_journal_update(j, a->entry, err);
     json_decref(a->entry);
+    json_decref(a->report);
     a->entry = NULL;
+    a->report = NULL;
     return rc;
 }
 
@@ -149,6 +156,7 @@ int fl_fault_revert_entry(struct fl_journal *j, json_t *entry, struct fl_err *er
                           kind ? kind : "?");
     struct fl_fault_ctx ctx;
     make_ctx(j, id, &ctx);
+    ctx.report = NULL;
     json_t *undo = json_object_get(entry, "undo");
     /* a null undo: killed while preparing, before any harm */
     if (undo && !json_is_null(undo)) {

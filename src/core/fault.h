@@ -49,6 +49,10 @@ struct fl_fault_ctx {
     /* <state>/backups/<id>: the kind's own place for saved data. fl_fault_backup_dir()
      * creates it (0700) on first use; it is removed after a successful revert. */
     char backup_dir[4200];
+    /* apply may add what it did here (bytes written, whether memory was locked...): the
+     * command prints it and experiments keep it. Owned by fl_fault_apply's caller through
+     * struct fl_applied.report. */
+    json_t *report;
 };
 
 /* Create ctx->backup_dir if needed; 0 or -errno (with err). */
@@ -88,6 +92,7 @@ struct fl_applied {
     char id[64];                      /* journal entry id */
     const struct fl_fault_ops *ops;
     json_t *entry;                    /* the journal entry (owns params and undo) */
+    json_t *report;                   /* what apply said it did (an object, maybe empty) */
 };
 
 /* prepare -> journal -> apply. If apply fails it has undone its own work (that is its
