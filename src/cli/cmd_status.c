@@ -107,10 +107,12 @@ int cmd_recover(int argc, char **argv)
         return FL_EXIT_NORESOURCE;
     }
     json_t *report = json_array();
-    size_t i;
     json_t *e;
     int failed = 0, reverted = 0, kept = 0;
-    json_array_foreach(entries, i, e) {
+    /* newest first, as a stack is unwound: a fault applied on top of another is undone
+     * before the one beneath it */
+    for (size_t k = json_array_size(entries); k-- > 0;) {
+        e = json_array_get(entries, k);
         const char *id = json_string_value(json_object_get(e, "id"));
         char desc[512];
         fl_fault_describe_entry(e, desc, sizeof(desc));
