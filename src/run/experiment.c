@@ -213,14 +213,23 @@ static int parse_step(struct ctx *c, const json_t *spec, struct fl_step *s, bool
 
 static int parse_monkey(struct ctx *c, const json_t *spec, struct fl_step *s)
 {
-    static const char *const keys[] = {"monkey", "pool", "every", "hold", "for", "name", NULL};
-    int rc = check_keys(c, spec, "a monkey step", keys, NULL);
+    /* - monkey: {pool: [steps], every: 2s, hold: 500ms}
+     *   for: 30s */
+    static const char *const keys[] = {"monkey", NULL};
+    static const char *const mkeys[] = {"pool", "every", "hold", NULL};
+    int rc = check_keys(c, spec, "a monkey step", keys, step_common);
     if (rc < 0)
         return rc;
+    json_t *m = json_object_get(spec, "monkey");
+    if (!json_is_object(m))
+        return fl_doc_error(c->doc, spec, "monkey", c->err,
+                            "'monkey' must be a mapping with pool, every and hold");
+    if ((rc = check_keys(c, m, "monkey", mkeys, NULL)) < 0)
+        return rc;
     s->type = FL_STEP_MONKEY;
-    json_t *pool = json_object_get(spec, "pool");
+    json_t *pool = json_object_get(m, "pool");
     if (!json_is_array(pool) || json_array_size(pool) == 0 || json_array_size(pool) > 32)
-        return fl_doc_error(c->doc, spec, "pool", c->err,
+        return fl_doc_error(c->doc, m, "pool", c->err,
                             "'pool' must be a list of 1..32 fault or target steps");
     s->pool = calloc(json_array_size(pool), sizeof(*s->pool));
     if (!s->pool)
@@ -234,13 +243,13 @@ static int parse_monkey(struct ctx *c, const json_t *spec, struct fl_step *s)
     }
     s->every_ns = 1000000000;
     s->hold_ns = 500000000;
-    if ((rc = get_duration(c, spec, "every", &s->every_ns)) < 0 ||
-        (rc = get_duration(c, spec, "hold", &s->hold_ns)) < 0)
+    if ((rc = get_duration(c, m, "every", &s->every_ns)) < 0 ||
+        (rc = get_duration(c, m, "hold", &s->hold_ns)) < 0)
         return rc;
     if (!json_object_get(spec, "for"))
         return fl_doc_error(c->doc, spec, NULL, c->err, "a monkey step needs 'for' (how long)");
     if (s->every_ns < 10000000)
-        return fl_doc_error(c->doc, spec, "every", c->err, "'every' must be at least 10ms");
+        return fl_doc_error(c->doc, m, "every", c->err, "'every' must be at least 10ms");
     snprintf(s->label, sizeof(s->label), "monkey: %zu kinds of fault every ~%lldms", s->n_pool,
              (long long)(s->every_ns / 1000000));
     return 0;

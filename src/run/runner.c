@@ -102,6 +102,7 @@ struct run {
     volatile bool probes_stop;
     struct fl_load *load;
 
+    int64_t planned_ns;      /* the monkey's planned time of the fault being applied, or 0 */
     char error[512];         /* first reason for ERROR */
     char fail[512];          /* first reason for FAIL */
     int64_t failover_from_ms;
@@ -876,7 +877,10 @@ static json_t *fault_window(struct run *r, int step, const char *kind, const cha
     return f;
 }
 
-static int apply_fault(struct run *r, int step, const struct fl_step *s, int64_t for_ns)
+/* Apply a fault step. in_monkey: a target that is still under an earlier fault of the pool
+ * (EEXIST) is skipped, not an error: a monkey's picks may collide. Returns 1 when skipped. */
+static int apply_fault(struct run *r, int step, const struct fl_step *s, int64_t for_ns,
+                       bool in_monkey)
 {
     if (r->n_applied >= MAX_APPLIED) {
         set_error(r, "step %d: more than %d faults held at once", step, MAX_APPLIED);
@@ -901,10 +905,27 @@ static int apply_fault(struct run *r, int step, const struct fl_step *s, int64_t
         json_object_set_new(params, "pid", json_integer(r->pid));
         pthread_mutex_unlock(&r->lock);
     }
+    if (in_monkey) {
+        /* a pick whose target is still under an earlier pick is skipped, not stacked */
+        const json_t *p = json_object_get(params, "path");
+        for (size_t i = 0; p && i < r->n_applied; i++) {
+            const json_t *held = json_object_get(r->applied[i].a.entry, "params");
+            if (r->applied[i].a.entry && json_equal(p, json_object_get(held, "path"))) {
+                note(r, "monkey: skipped %s: still under an earlier fault", s->label);
+                json_decref(params);
+                return 1;
+            }
+        }
+    }
     struct fl_err err = {""};
     json_t *f = fault_window(r, step, s->kind, s->label);
     int rc = fl_fault_apply(r->j, s->kind, params, 0, &ap->a, &err);
     json_decref(params);
+    if (rc == -EEXIST && in_monkey) {
+        json_array_remove(r->faults, json_array_size(r->faults) - 1);
+        note(r, "monkey: skipped %s: %s", s->label, err.msg);
+        return 1;
+    }
     if (rc < 0) {
         json_object_set_new(f, "end_ms", json_integer(rel_ms(r)));
         json_object_set_new(f, "ok", json_false());
@@ -915,9 +936,11 @@ static int apply_fault(struct run *r, int step, const struct fl_step *s, int64_t
     char what[600];
     fl_fault_describe_entry(ap->a.entry, what, sizeof(what));
     json_object_set_new(f, "what", json_string(what));
+    if (json_object_size(ap->a.report))
+        json_object_set(f, "report", ap->a.report);
     note(r, "applied %s", what);
     ap->fault_index = json_array_size(r->faults) - 1;
-    ap->until_ns = for_ns ? mono_ns() + for_ns : 0;
+    ap->until_ns = for_ns ? (r->planned_ns ? r->planned_ns : mono_ns()) + for_ns : 0;
     ap->until_rollback = s->until_rollback;
     if (s->until_rollback)
         json_object_set_new(f, "persistent", json_true());
@@ -1053,10 +1076,9 @@ enum expire { EXPIRE_DUE, EXPIRE_METHOD_END, EXPIRE_ROLLBACK };
 
 /* Revert the faults whose time is up: those due now, those held until the method ends, or
  * everything (rollback). */
-static int expire_faults(struct run *r, enum expire which)
+static int expire_faults_at(struct run *r, enum expire which, int64_t now)
 {
     int failed = 0;
-    int64_t now = mono_ns();
     size_t k = 0;
     for (size_t i = 0; i < r->n_applied; i++) {
         struct applied *ap = &r->applied[i];
@@ -1073,11 +1095,19 @@ static int expire_faults(struct run *r, enum expire which)
     return failed;
 }
 
+static int expire_faults(struct run *r, enum expire which)
+{
+    return expire_faults_at(r, which, mono_ns());
+}
+
 /* Sleep until deadline, reverting faults as their time comes. */
 static bool hold_until(struct run *r, int64_t deadline)
 {
     for (;;) {
-        expire_faults(r, EXPIRE_DUE);
+        /* never past the deadline: what is due by then is reverted, and nothing that falls
+         * due later, so a seeded schedule (the monkey) does not depend on how late we woke */
+        int64_t now = mono_ns();
+        expire_faults_at(r, EXPIRE_DUE, now < deadline ? now : deadline);
         int64_t next = deadline;
         for (size_t i = 0; i < r->n_applied; i++)
             if (r->applied[i].until_ns && r->applied[i].until_ns < next)
@@ -1085,7 +1115,7 @@ static bool hold_until(struct run *r, int64_t deadline)
         if (!sleep_until(r, next))
             return false;
         if (mono_ns() >= deadline) {
-            expire_faults(r, EXPIRE_DUE);
+            expire_faults_at(r, EXPIRE_DUE, deadline);
             return true;
         }
     }
@@ -1126,25 +1156,30 @@ static int run_step(struct run *r, int step, const struct fl_step *s);
 
 static int run_monkey(struct run *r, int step, const struct fl_step *s)
 {
-    int64_t end = mono_ns() + s->for_ns;
+    /* The schedule is planned from the seed alone (times, picks, how long each is held), so
+     * the same seed gives the same faults whatever the machine's timing. */
+    int64_t at = mono_ns(), end = at + s->for_ns;
     int hits = 0;
-    while (mono_ns() < end && !stopping(r)) {
+    while (!stopping(r)) {
         /* exponential gaps with the given mean: a Poisson process, like a real monkey */
         double u = fl_prng_unit(&r->prng);
         int64_t gap = (int64_t)(-(double)s->every_ns * log1p(-u));
         if (gap < 10 * MS)
             gap = 10 * MS;
-        if (mono_ns() + gap >= end) {
+        at += gap;
+        if (at >= end) {
             hold_until(r, end);
             break;
         }
-        if (!hold_until(r, mono_ns() + gap))
+        if (!hold_until(r, at))
             break;
+        r->planned_ns = at;
         const struct fl_step *pick = &s->pool[fl_prng_below(&r->prng, s->n_pool)];
         progress(r, "step %d: monkey: %s", step, pick->label);
         note(r, "monkey: %s", pick->label);
-        int rc = pick->type == FL_STEP_FAULT ? apply_fault(r, step, pick, s->hold_ns)
+        int rc = pick->type == FL_STEP_FAULT ? apply_fault(r, step, pick, s->hold_ns, true)
                                              : run_target_step(r, step, pick);
+        r->planned_ns = 0;
         if (rc < 0 && r->error[0])
             return rc;
         hits++;
@@ -1160,7 +1195,7 @@ static int run_step(struct run *r, int step, const struct fl_step *s)
         r->failover_from_ms = rel_ms(r);
     switch (s->type) {
     case FL_STEP_FAULT:
-        return apply_fault(r, step, s, s->for_ns) < 0
+        return apply_fault(r, step, s, s->for_ns, false) < 0
                    ? -1
                    : (s->for_ns && !hold_until(r, mono_ns() + s->for_ns) ? -EINTR : 0);
     case FL_STEP_RULES:
