@@ -785,11 +785,11 @@ static int parse_root(struct ctx *c)
     return 0;
 }
 
-int fl_experiment_load(const char *path, struct fl_experiment **out, struct fl_err *err)
+static struct fl_experiment *new_experiment(const char *path)
 {
     struct fl_experiment *e = calloc(1, sizeof(*e));
     if (!e)
-        return fl_err_set(err, ENOMEM, "out of memory");
+        return NULL;
     snprintf(e->path, sizeof(e->path), "%s", path);
     char tmp[1024];
     snprintf(tmp, sizeof(tmp), "%s", path);
@@ -798,7 +798,12 @@ int fl_experiment_load(const char *path, struct fl_experiment **out, struct fl_e
         snprintf(e->dir, sizeof(e->dir), "%s", abs);
     else
         snprintf(e->dir, sizeof(e->dir), ".");
-    int rc = fl_doc_load(&e->doc, path, err);
+    return e;
+}
+
+static int finish_load(struct fl_experiment *e, int rc, struct fl_experiment **out,
+                       struct fl_err *err)
+{
     if (rc < 0) {
         free(e);
         return rc;
@@ -811,6 +816,23 @@ int fl_experiment_load(const char *path, struct fl_experiment **out, struct fl_e
     }
     *out = e;
     return 0;
+}
+
+int fl_experiment_load(const char *path, struct fl_experiment **out, struct fl_err *err)
+{
+    struct fl_experiment *e = new_experiment(path);
+    if (!e)
+        return fl_err_set(err, ENOMEM, "out of memory");
+    return finish_load(e, fl_doc_load(&e->doc, path, err), out, err);
+}
+
+int fl_experiment_load_string(const char *name, const char *text, size_t len,
+                              struct fl_experiment **out, struct fl_err *err)
+{
+    struct fl_experiment *e = new_experiment(name);
+    if (!e)
+        return fl_err_set(err, ENOMEM, "out of memory");
+    return finish_load(e, fl_doc_load_string(&e->doc, name, text, len, err), out, err);
 }
 
 void fl_experiment_free(struct fl_experiment *e)

@@ -129,6 +129,10 @@ struct fl_experiment {
 
 /* Load, check and compile. On error err holds one line (file:line:col: ...). */
 int fl_experiment_load(const char *path, struct fl_experiment **out, struct fl_err *err);
+/* The same from memory; name stands for the file in messages (fixtures are relative to its
+ * directory). */
+int fl_experiment_load_string(const char *name, const char *text, size_t len,
+                              struct fl_experiment **out, struct fl_err *err);
 void fl_experiment_free(struct fl_experiment *e);
 
 /* Print the plan (what would happen, in order) for --dry-run. */
