@@ -79,6 +79,15 @@ void fl_doc_where(const struct fl_doc *doc, const json_t *node, const char *key,
         fl_doc_where(doc, node, NULL, line, col);
 }
 
+/* Errors are one line, but they quote what the file says (a key may hold line breaks):
+ * control characters become '?'. */
+static void one_line(char *msg)
+{
+    for (unsigned char *p = (unsigned char *)msg; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
 int fl_doc_error(const struct fl_doc *doc, const json_t *node, const char *key,
                  struct fl_err *err, const char *fmt, ...)
 {
@@ -87,6 +96,7 @@ int fl_doc_error(const struct fl_doc *doc, const json_t *node, const char *key,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    one_line(msg);
     int line, col;
     fl_doc_where(doc, node, key, &line, &col);
     if (line)
@@ -103,6 +113,7 @@ static int fail_at(struct loader *l, const yaml_mark_t *m, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    one_line(msg);
     return fl_err_set(l->err, EINVAL, "%s:%zu:%zu: %s", l->doc->path, m->line + 1,
                       m->column + 1, msg);
 }
@@ -183,7 +194,11 @@ static int attach(struct loader *l, json_t *node, const yaml_mark_t *m)
     if (json_is_array(f->container))
         return json_array_append_new(f->container, node) ? -ENOMEM : 0;
     if (!f->key) {
-        /* this node is a key */
+        /* this node is a key; scalars arrive as strings, but an alias may stand for anything */
+        if (!json_is_string(node)) {
+            json_decref(node);
+            return fail_at(l, m, "a key must be a plain string");
+        }
         const char *k = json_string_value(node);
         if (json_object_get(f->container, k)) {
             int line, col;
