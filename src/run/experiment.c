@@ -167,8 +167,10 @@ static int parse_probe_list(struct ctx *c, const json_t *root, const char *key,
     json_t *v;
     json_array_foreach(list, i, v) {
         int rc = parse_probe(c, v, &out[*n], continuous);
-        if (rc < 0)
+        if (rc < 0) {
+            free_probe(&out[*n]); /* not counted yet, so the experiment would not free it */
             return rc;
+        }
         (*n)++;
     }
     return 0;
@@ -210,6 +212,7 @@ static int parse_fault_step(struct ctx *c, const json_t *spec, struct fl_step *s
 }
 
 static int parse_step(struct ctx *c, const json_t *spec, struct fl_step *s, bool in_pool);
+static void free_step(struct fl_step *s);
 
 static int parse_monkey(struct ctx *c, const json_t *spec, struct fl_step *s)
 {
@@ -237,8 +240,10 @@ static int parse_monkey(struct ctx *c, const json_t *spec, struct fl_step *s)
     size_t i;
     json_t *v;
     json_array_foreach(pool, i, v) {
-        if ((rc = parse_step(c, v, &s->pool[i], true)) < 0)
+        if ((rc = parse_step(c, v, &s->pool[i], true)) < 0) {
+            free_step(&s->pool[i]);
             return rc;
+        }
         s->n_pool++;
     }
     s->every_ns = 1000000000;
@@ -764,8 +769,10 @@ static int parse_root(struct ctx *c)
     size_t i;
     json_t *v;
     json_array_foreach(method, i, v) {
-        if ((rc = parse_step(c, v, &e->steps[i], false)) < 0)
+        if ((rc = parse_step(c, v, &e->steps[i], false)) < 0) {
+            free_step(&e->steps[i]);
             return rc;
+        }
         e->n_steps++;
     }
     json_t *load = json_object_get(root, "load");
