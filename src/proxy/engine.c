@@ -9,8 +9,14 @@
  * traffic" bug class). Stage wake-ups come from one timerfd (ns deadlines, a
  * min-heap of stages); nothing sleeps.
  *
- * Division map: time and items | stages and chains | writer | connections | listeners and
- * proxies | toxics | server.
+ * Division map: time and items | stages and chains | writer | connections (with the pass-through
+ * and splice paths) | listeners and proxies | toxics | server.
+ *
+ * Pass-through: a link with no toxic in effect (link_passthrough) does not build items. Small
+ * reads are written straight from the server's read buffer (link_pass); a link that carries
+ * bulk data moves it with splice(2) through a pipe, never copying it to user space
+ * (link_splice_*). Both keep the order with anything queued for the same socket, and a link
+ * leaves either the moment a toxic applies to it (link_splice_check after a chain change).
  *
  * A connection's life:
  *
@@ -34,6 +40,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +77,18 @@ struct fl_server {
     bool tfd_poll_init;
     uv_idle_t spin;              /* running while the earliest deadline is under SPIN_NS away */
     bool spinning;
+    uv_prepare_t prep;           /* syncs the timerfd with the heap just before the loop polls */
+    /* Busy polling after I/O (fl_server_set_busy_poll): while busy_until is ahead, an idle
+     * handle keeps the loop polling without sleeping, so the next message of an active
+     * connection needs no wake-up (each costs 25 to 30 us across vCPUs on a VM). */
+    uv_idle_t busy;
+    uint64_t busy_ns;            /* how long to keep polling after I/O; 0: never (default) */
+    uint64_t busy_until;
+    bool busy_on;
+    /* Every socket read lands here (libuv calls alloc, read and the read callback back to
+     * back, and the callback consumes it): no per-read malloc, and a pass-through link
+     * writes straight from it (link_pass). FL_FAST_READ bytes. */
+    char *rbuf;
 };
 
 struct fl_link {
@@ -86,9 +105,33 @@ struct fl_link {
     bool out_done;               /* ...and completed: this direction is finished */
     bool close_after_shut;       /* a CLOSE item: close the connection once shut down */
     bool write_err;              /* a write or shutdown on dst failed or was cancelled */
+    uint8_t splice;              /* LINK_COPY, LINK_SPLICE or LINK_SPLICE_OFF (one byte: it
+                                  * fits the padding, and idle links are counted in bytes) */
     uint64_t received;           /* bytes read from src */
     uint64_t sent;               /* bytes whose write to dst completed without error */
     uv_shutdown_t shut;
+    /* The splice path of a pass-through link that carries bulk data (link_splice_*): bytes go
+     * src -> pipe -> dst inside the kernel, never copied to user space. Set up on the first
+     * pass-through read that fills FL_CHUNK_MAX, so small-message and idle connections
+     * never spend the three extra descriptors. */
+    struct link_splice *sp;      /* NULL until the first splice (kept apart: most links never
+                                  * splice) */
+};
+
+/* fl_link.splice: how a pass-through link moves its bytes. */
+#define LINK_COPY 0              /* read into the server's buffer, try-write (small messages) */
+#define LINK_SPLICE 1            /* a read filled FL_CHUNK_MAX: splice from now on */
+#define LINK_SPLICE_OFF 2        /* splice could not be set up or refused this socket: copy */
+
+struct link_splice {
+    uv_poll_t wpoll;             /* watches wfd for writability while piped bytes wait */
+    struct fl_link *link;        /* the link it serves */
+    int wfd;                     /* a dup of dst's descriptor: libuv watches dst itself only
+                                  * for its own writes, and one fd takes one watcher */
+    int pipe_rd, pipe_wr;        /* the pipe (non-blocking, FL_FAST_READ if the kernel allows) */
+    size_t piped;                /* bytes in the pipe: read from src, not yet written to dst */
+    bool blocked;                /* reading src stopped until the pipe drains into dst */
+    bool eof_after;              /* src reached EOF: pass it on once the pipe has drained */
 };
 
 struct fl_conn {
@@ -113,12 +156,16 @@ struct fl_conn {
 struct write_req {
     uv_write_t req;
     struct fl_item *it;
+    size_t off;                  /* bytes of it already written by uv_try_write */
 };
 
 static void conn_close(struct fl_conn *c, bool reset);
 static void conn_free(struct fl_conn *c);
 static void stage_input(struct fl_link *l, size_t idx, struct fl_item *it);
 static void stage_arm(struct fl_stage *st);
+static void link_splice_free(struct fl_link *l);
+static void link_splice_check(struct fl_link *l);
+static void link_splice_pump(struct fl_link *l);
 
 /* ---- time and items ------------------------------------------------------------------------ */
 
@@ -346,15 +393,15 @@ static void on_stage_timer(uv_timer_t *t) { stage_fire(t->data); }
 
 static void on_spin(uv_idle_t *h);
 
-/* Fire every stage whose wake-up is due, then spin or arm the timerfd for the next one. */
-static void timers_run(struct fl_server *srv)
+/* Spin or arm the timerfd for the heap's earliest key. Stages change the heap freely (an item
+ * that a stage queues and releases in the same callback, as latency 0 or an inactive stage
+ * does, adds and removes a key); this runs once before the loop polls (on_prepare), so only
+ * the key the loop will actually sleep on reaches the timerfd. Each timerfd_settime that
+ * moves the earliest deadline reprograms the CPU's timer, a VM exit on a VM: with two per
+ * chunk, a zero-hold stage cost about 22 us per round trip; about 1 us now (with the
+ * writer's try-write; bench/RESULTS.md). */
+static void timers_sched(struct fl_server *srv)
 {
-    uint64_t now = fl_now_ns();
-    while (srv->heap_n && srv->heap[0]->wake_ns <= now) {
-        struct fl_stage *st = srv->heap[0];
-        heap_remove(srv, st);
-        stage_fire(st); /* may re-arm st or other stages */
-    }
     bool near = srv->heap_n && srv->heap[0]->wake_ns <= fl_now_ns() + SPIN_NS;
     if (near && !srv->spinning) {
         srv->spinning = true;
@@ -366,7 +413,42 @@ static void timers_run(struct fl_server *srv)
     tfd_sync(srv);
 }
 
+/* Fire every stage whose wake-up is due, then spin or arm the timerfd for the next one. */
+static void timers_run(struct fl_server *srv)
+{
+    uint64_t now = fl_now_ns();
+    while (srv->heap_n && srv->heap[0]->wake_ns <= now) {
+        struct fl_stage *st = srv->heap[0];
+        heap_remove(srv, st);
+        stage_fire(st); /* may re-arm st or other stages */
+    }
+    timers_sched(srv);
+}
+
 static void on_spin(uv_idle_t *h) { timers_run(h->data); }
+
+static void on_prepare(uv_prepare_t *h) { timers_sched(h->data); }
+
+static void on_busy(uv_idle_t *h)
+{
+    struct fl_server *srv = h->data;
+    if (fl_now_ns() >= srv->busy_until) {
+        srv->busy_on = false;
+        uv_idle_stop(&srv->busy);
+    }
+}
+
+/* A connection moved bytes: keep polling for busy_ns from now. */
+static void server_io(struct fl_server *srv)
+{
+    if (!srv->busy_ns)
+        return;
+    srv->busy_until = fl_now_ns() + srv->busy_ns;
+    if (!srv->busy_on) {
+        srv->busy_on = true;
+        uv_idle_start(&srv->busy, on_busy);
+    }
+}
 
 static void on_tfd(uv_poll_t *h, int status, int events)
 {
@@ -394,20 +476,18 @@ static void stage_arm(struct fl_stage *st)
         when = st->head->release_ns ? st->head->release_ns : 1;
     if (st->deadline_ns && (!when || st->deadline_ns < when))
         when = st->deadline_ns;
+    /* The timerfd follows the heap in on_prepare, before the loop next sleeps. */
     if (!when) {
         heap_remove(srv, st);
         uv_timer_stop(t);
-        tfd_sync(srv);
         return;
     }
     if (srv->tfd >= 0 && heap_update(srv, st, when)) {
         uv_timer_stop(t);
-        tfd_sync(srv);
         return;
     }
     /* Fallback (no timerfd, or no memory for the heap): a millisecond uv timer. */
     heap_remove(srv, st);
-    tfd_sync(srv);
     uint64_t now = fl_now_ns();
     uint64_t ms = when > now ? (when - now + 999999) / 1000000 : 0;
     uv_timer_start(t, on_stage_timer, ms, 0);
@@ -471,7 +551,6 @@ static void stage_retire(struct fl_stage *st)
 {
     st->dead = true;
     heap_remove(st->link->conn->srv, st);
-    tfd_sync(st->link->conn->srv);
     uv_timer_stop(st->timer);
     uv_close((uv_handle_t *)st->timer, on_stage_closed);
 }
@@ -615,7 +694,7 @@ static void on_write(uv_write_t *req, int status)
     if (status < 0)
         l->write_err = true;
     else
-        l->sent += w->it->len;
+        l->sent += w->it->len - w->off;
     fl_item_free(w->it);
     free(w);
     if (status < 0 && !c->closing)
@@ -688,6 +767,26 @@ static void link_write(struct fl_link *l, struct fl_item *it, bool notify)
             fl_item_free(it);
             return;
         }
+        /* Write at once when the socket takes it: no request, no callback on the next loop
+         * turn. uv_try_write refuses while earlier writes are queued, which keeps the order. */
+        uv_buf_t buf = uv_buf_init(it->data, (unsigned)it->len);
+        int n = uv_try_write(l->dst, &buf, 1);
+        if (n == UV_EAGAIN)
+            n = 0;
+        if (n < 0) {
+            /* As a failed uv_write reports in on_write. */
+            l->write_err = true;
+            fl_item_free(it);
+            conn_close(c, n == UV_ECONNRESET);
+            return;
+        }
+        l->sent += (uint64_t)n;
+        if ((size_t)n == it->len) {
+            if (notify)
+                link_notify_peers(l, it);
+            fl_item_free(it);
+            return;
+        }
         struct write_req *w = malloc(sizeof(*w));
         if (!w) {
             fl_item_free(it);
@@ -695,7 +794,8 @@ static void link_write(struct fl_link *l, struct fl_item *it, bool notify)
             return;
         }
         w->it = it;
-        uv_buf_t buf = uv_buf_init(it->data, (unsigned)it->len);
+        w->off = (size_t)n;
+        buf = uv_buf_init(it->data + n, (unsigned)(it->len - (size_t)n));
         if (uv_write(&w->req, l->dst, &buf, 1, on_write) < 0) {
             l->write_err = true;
             free(w);
@@ -703,7 +803,8 @@ static void link_write(struct fl_link *l, struct fl_item *it, bool notify)
             conn_close(c, false);
             return;
         }
-        /* The write callback never runs synchronously, so the item is still ours to show. */
+        /* The write callback never runs synchronously, so the item is still ours to show
+         * (whole: peers see what was handed over, injected replies go after the rest). */
         if (notify)
             link_notify_peers(l, it);
         return;
@@ -810,6 +911,7 @@ static void conn_close(struct fl_conn *c, bool reset)
         if (l->reading)
             uv_read_stop(l->src);
         l->reading = false;
+        link_splice_free(l);
     }
     if (c->open_timer_init) {
         uv_timer_stop(&c->open_timer);
@@ -825,33 +927,370 @@ static void conn_close(struct fl_conn *c, bool reset)
         uv_close((uv_handle_t *)&c->server, on_conn_handle_closed);
 }
 
+/* Does the link carry bytes unchanged and unobserved? True when none of its stages is active
+ * or holds an item (an inactive, empty stage passes everything straight on) and no active
+ * stage of the opposite link watches this link's writes (on_peer_write). Checked per read,
+ * so a toxic added or removed applies from the next read on. */
+static bool link_passthrough(const struct fl_link *l)
+{
+    for (size_t i = 0; i < l->n_stages; i++)
+        if (l->stages[i]->active || l->stages[i]->head)
+            return false;
+    const struct fl_link *o = &l->conn->link[l->dir == FL_UPSTREAM ? FL_DOWNSTREAM
+                                                                    : FL_UPSTREAM];
+    for (size_t i = 0; i < o->n_stages; i++)
+        if (o->stages[i]->active && o->stages[i]->ops->on_peer_write)
+            return false;
+    return true;
+}
+
+static struct fl_link *stream_link(struct fl_conn *c, const void *h)
+{
+    return h == (const void *)&c->client ? &c->link[FL_UPSTREAM] : &c->link[FL_DOWNSTREAM];
+}
+
+static bool link_splice_ready(struct fl_link *l);
+
+/* Pass-through links read FL_FAST_READ at a time (fewer reads and writes per byte); links
+ * with stages keep Toxiproxy's 32 KiB chunks, which is what toxics such as slicer and
+ * bandwidth are defined on. */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     struct fl_conn *c = h->data;
-    struct fl_link *link = (uv_tcp_t *)h == &c->client ? &c->link[FL_UPSTREAM]
-                                                       : &c->link[FL_DOWNSTREAM];
-    struct fl_item *it = fl_item_new(link, FL_ITEM_DATA, FL_CHUNK_MAX);
-    *buf = it ? uv_buf_init(it->data, FL_CHUNK_MAX) : uv_buf_init(NULL, 0);
+    struct fl_link *l = stream_link(c, h);
+    if (!link_passthrough(l)) {
+        *buf = uv_buf_init(c->srv->rbuf, FL_CHUNK_MAX);
+        return;
+    }
+    /* A zero-length buffer makes libuv call on_read with UV_ENOBUFS without reading: the
+     * documented way to take the read over, here with splice(2). */
+    if (l->splice == LINK_SPLICE && link_splice_ready(l)) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init(c->srv->rbuf, FL_FAST_READ);
+}
+
+/* Forward bytes of a pass-through link: write them now if the socket takes them (nothing is
+ * queued before them: uv_try_write refuses while writes are pending, which keeps the order),
+ * and queue only what is left, copied into an item. */
+static void link_pass(struct fl_link *l, const char *data, size_t len)
+{
+    struct fl_conn *c = l->conn;
+    if (l->shut_issued)
+        return; /* as link_write: nothing goes out after the FIN */
+    uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+    int w = uv_try_write(l->dst, &b, 1);
+    if (w == UV_EAGAIN)
+        w = 0;
+    if (w < 0) {
+        /* As a failed uv_write reports in on_write. */
+        l->write_err = true;
+        conn_close(c, w == UV_ECONNRESET);
+        return;
+    }
+    l->sent += (uint64_t)w;
+    if ((size_t)w == len)
+        return;
+    struct fl_item *it = fl_item_new(l, FL_ITEM_DATA, len - (size_t)w);
+    if (!it) {
+        conn_close(c, false);
+        return;
+    }
+    memcpy(it->data, data + w, len - (size_t)w);
+    it->len = len - (size_t)w;
+    link_write(l, it, false);
+}
+
+/* ---- the splice path ----------------------------------------------------------------------- */
+
+static void on_wpoll_closed(uv_handle_t *h)
+{
+    struct link_splice *sp = h->data;
+    struct fl_conn *c = sp->link->conn;
+    close(sp->wfd);
+    free(sp);
+    if (--c->refs == 0)
+        conn_free(c);
+}
+
+/* Give the splice resources back (conn_close): bytes still in the pipe are dropped, as items
+ * still queued are. */
+static void link_splice_free(struct fl_link *l)
+{
+    struct link_splice *sp = l->sp;
+    if (!sp)
+        return;
+    l->sp = NULL;
+    close(sp->pipe_rd);
+    close(sp->pipe_wr);
+    uv_poll_stop(&sp->wpoll);
+    uv_close((uv_handle_t *)&sp->wpoll, on_wpoll_closed);
+}
+
+/* Set up the pipe and the writability watch; false (and copy from then on) if that fails. */
+static bool link_splice_setup(struct fl_link *l)
+{
+    struct fl_conn *c = l->conn;
+    int p[2], wfd = -1;
+    uv_os_fd_t dfd;
+    struct link_splice *sp = NULL;
+    if (uv_fileno((uv_handle_t *)l->dst, &dfd) < 0 || pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0) {
+        l->splice = LINK_SPLICE_OFF;
+        return false;
+    }
+    /* A bigger pipe moves more per splice; the default (64 KiB) still works if refused. */
+    (void)fcntl(p[1], F_SETPIPE_SZ, FL_FAST_READ);
+    wfd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+    sp = wfd >= 0 ? calloc(1, sizeof(*sp)) : NULL;
+    if (!sp || uv_poll_init(&c->srv->loop, &sp->wpoll, wfd) < 0) {
+        free(sp);
+        if (wfd >= 0)
+            close(wfd);
+        close(p[0]);
+        close(p[1]);
+        l->splice = LINK_SPLICE_OFF;
+        return false;
+    }
+    sp->wpoll.data = sp;
+    sp->link = l;
+    sp->wfd = wfd;
+    sp->pipe_rd = p[0];
+    sp->pipe_wr = p[1];
+    c->refs++; /* the poll handle's close callback */
+    l->sp = sp;
+    return true;
+}
+
+/* May the next read of this pass-through link be spliced? Only with nothing of the link
+ * queued for dst, so spliced bytes never overtake written ones. */
+static bool link_splice_ready(struct fl_link *l)
+{
+    if (l->splice != LINK_SPLICE || l->shut_issued || l->queued || (l->sp && l->sp->piped) ||
+        uv_stream_get_write_queue_size(l->dst))
+        return false;
+    return l->sp || link_splice_setup(l);
+}
+
+/* Move the pipe's bytes into an item for the writer: the link stopped being pass-through (a
+ * toxic now applies), or something was queued for dst meanwhile. They were read before, so
+ * they go straight to the writer, ahead of anything read from now on. */
+static void link_splice_flush(struct fl_link *l)
+{
+    struct fl_conn *c = l->conn;
+    struct link_splice *sp = l->sp;
+    uv_poll_stop(&sp->wpoll);
+    if (sp->piped) {
+        struct fl_item *it = fl_item_new(l, FL_ITEM_DATA, sp->piped);
+        if (!it) {
+            conn_close(c, false);
+            return;
+        }
+        while (it->len < sp->piped) {
+            ssize_t r = read(sp->pipe_rd, it->data + it->len, sp->piped - it->len);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                fl_item_free(it);
+                conn_close(c, false);
+                return;
+            }
+            it->len += (size_t)r;
+        }
+        sp->piped = 0;
+        link_write(l, it, false);
+        if (c->closing)
+            return;
+    }
+    if (sp->eof_after) {
+        sp->eof_after = false;
+        struct fl_item *eof = fl_item_new(l, FL_ITEM_EOF, 0);
+        if (!eof) {
+            conn_close(c, false);
+            return;
+        }
+        link_write(l, eof, false);
+        return;
+    }
+    if (sp->blocked) {
+        sp->blocked = false;
+        /* Resume through the usual backpressure: now charged to the link like any item. */
+        l->paused = true;
+        link_maybe_resume(l);
+    }
+}
+
+static void on_splice_writable(uv_poll_t *h, int status, int events);
+
+/* Write the pipe's bytes to dst. True when the pipe is empty; false when dst is full (reading
+ * src stops until on_splice_writable), or the connection closed. */
+static bool link_splice_out(struct fl_link *l)
+{
+    struct fl_conn *c = l->conn;
+    struct link_splice *sp = l->sp;
+    uv_os_fd_t dfd;
+    if (uv_fileno((uv_handle_t *)l->dst, &dfd) < 0) {
+        conn_close(c, false);
+        return false;
+    }
+    while (sp->piped) {
+        if (uv_stream_get_write_queue_size(l->dst)) {
+            link_splice_flush(l); /* keep the order behind libuv's queue */
+            return false;
+        }
+        ssize_t w = splice(sp->pipe_rd, NULL, dfd, NULL, sp->piped,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (w > 0) {
+            sp->piped -= (size_t)w;
+            l->sent += (uint64_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN) {
+            if (l->reading) {
+                uv_read_stop(l->src);
+                l->reading = false;
+                sp->blocked = true;
+            }
+            if (uv_poll_start(&sp->wpoll, UV_WRITABLE, on_splice_writable) < 0)
+                link_splice_flush(l);
+            return false;
+        }
+        /* As a failed uv_write reports in on_write. */
+        l->write_err = true;
+        conn_close(c, w < 0 && errno == ECONNRESET);
+        return false;
+    }
+    return true;
+}
+
+/* src reached EOF: pass it on now, or after the pipe has drained. */
+static void link_splice_eof(struct fl_link *l)
+{
+    struct fl_conn *c = l->conn;
+    if (l->reading)
+        uv_read_stop(l->src);
+    l->reading = false;
+    l->sp->blocked = false;
+    l->src_eof = true;
+    if (l->sp->piped) {
+        l->sp->eof_after = true;
+        return;
+    }
+    struct fl_item *eof = fl_item_new(l, FL_ITEM_EOF, 0);
+    if (!eof) {
+        conn_close(c, false);
+        return;
+    }
+    stage_input(l, 0, eof);
+}
+
+/* src is readable (on_read with UV_ENOBUFS): move what it holds to dst through the pipe. A
+ * bounded number of rounds, as libuv bounds its own reads, so one busy link cannot starve
+ * the others; level-triggered polling brings the rest on the next turn. */
+static void link_splice_pump(struct fl_link *l)
+{
+    struct fl_conn *c = l->conn;
+    struct link_splice *sp = l->sp;
+    uv_os_fd_t sfd;
+    if (uv_fileno((uv_handle_t *)l->src, &sfd) < 0) {
+        conn_close(c, false);
+        return;
+    }
+    for (int round = 0; round < 16; round++) {
+        if (sp->piped && !link_splice_out(l))
+            return;
+        ssize_t r = splice(sfd, NULL, sp->pipe_wr, NULL, FL_FAST_READ,
+                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+        if (r > 0) {
+            l->received += (uint64_t)r;
+            sp->piped += (size_t)r;
+            continue;
+        }
+        if (r == 0) {
+            link_splice_eof(l);
+            return;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN)
+            break;
+        if (errno == EINVAL || errno == ENOSYS) {
+            l->splice = LINK_SPLICE_OFF; /* not spliceable: copy (src stays readable) */
+            break;
+        }
+        conn_close(c, errno == ECONNRESET);
+        return;
+    }
+    if (sp->piped)
+        (void)link_splice_out(l);
+}
+
+static void on_splice_writable(uv_poll_t *h, int status, int events)
+{
+    struct link_splice *sp = h->data;
+    struct fl_link *l = sp->link;
+    struct fl_conn *c = l->conn;
+    (void)events;
+    if (c->closing)
+        return;
+    uv_poll_stop(h);
+    if (status < 0) {
+        /* libuv reports a socket error (POLLERR) as UV_EBADF: take the real one, so that a
+         * reset is passed on as a reset, as a failed uv_write does. */
+        int e = 0;
+        socklen_t elen = sizeof(e);
+        (void)getsockopt(sp->wfd, SOL_SOCKET, SO_ERROR, &e, &elen);
+        l->write_err = true;
+        conn_close(c, e == ECONNRESET);
+        return;
+    }
+    if (!link_splice_out(l))
+        return;
+    if (sp->eof_after) {
+        sp->eof_after = false;
+        struct fl_item *eof = fl_item_new(l, FL_ITEM_EOF, 0);
+        if (!eof) {
+            conn_close(c, false);
+            return;
+        }
+        stage_input(l, 0, eof);
+        return;
+    }
+    if (sp->blocked && !l->src_eof) {
+        sp->blocked = false;
+        if (uv_read_start(l->src, on_alloc, on_read) == 0)
+            l->reading = true;
+    }
+}
+
+/* After a chain change: a link that is no longer pass-through hands its piped bytes to the
+ * writer, so the new stages see only what is read from now on. */
+static void link_splice_check(struct fl_link *l)
+{
+    struct link_splice *sp = l->sp;
+    if (l->conn->closing || !sp || (!sp->piped && !sp->eof_after && !sp->blocked))
+        return;
+    if (!link_passthrough(l))
+        link_splice_flush(l);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     struct fl_conn *c = s->data;
-    struct fl_link *l = (uv_tcp_t *)s == &c->client ? &c->link[FL_UPSTREAM]
-                                                    : &c->link[FL_DOWNSTREAM];
-    struct fl_item *it = buf->base ? (struct fl_item *)(buf->base - offsetof(struct fl_item,
-                                                                               data))
-                                   : NULL;
-    if (nread == 0 || c->closing) {
-        fl_item_free(it);
+    struct fl_link *l = stream_link(c, s);
+    if (nread == 0 || c->closing)
         return;
-    }
+    server_io(c->srv);
     if (nread == UV_ENOBUFS) {
-        conn_close(c, false);
+        if (l->sp)
+            link_splice_pump(l);
+        else
+            conn_close(c, false);
         return;
     }
     if (nread < 0) {
-        fl_item_free(it);
         if (nread != UV_EOF) {
             /* The peer reset or the socket failed: pass an abort on as an abort. */
             conn_close(c, nread == UV_ECONNRESET);
@@ -868,21 +1307,30 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         stage_input(l, 0, eof);
         return;
     }
-    /* A short read keeps its 32 KiB buffer: shrink it so that small chunks held by a toxic
-     * are charged (and cost) what they hold. */
-    if ((size_t)nread < FL_CHUNK_MAX / 4) {
-        struct fl_item *small = fl_item_new(l, FL_ITEM_DATA, (size_t)nread);
-        if (small) {
-            memcpy(small->data, it->data, (size_t)nread);
-            small->ts_ns = it->ts_ns;
-            fl_item_free(it);
-            it = small;
+    l->received += (uint64_t)nread;
+    if (link_passthrough(l)) {
+        if ((size_t)nread >= FL_CHUNK_MAX && l->splice == LINK_COPY)
+            l->splice = LINK_SPLICE;
+        link_pass(l, buf->base, (size_t)nread);
+    } else {
+        /* Items are allocated at the size read, so small chunks held by a toxic are charged
+         * (and cost) only what they hold. A read is at most FL_CHUNK_MAX here (on_alloc),
+         * unless the chain changed since; then it goes on in chunks of that size. */
+        uint64_t ts = fl_now_ns();
+        for (size_t off = 0; off < (size_t)nread && !c->closing;) {
+            size_t n = (size_t)nread - off < FL_CHUNK_MAX ? (size_t)nread - off : FL_CHUNK_MAX;
+            struct fl_item *it = fl_item_new(l, FL_ITEM_DATA, n);
+            if (!it) {
+                conn_close(c, false);
+                return;
+            }
+            memcpy(it->data, buf->base + off, n);
+            it->len = n;
+            it->ts_ns = ts;
+            stage_input(l, 0, it);
+            off += n;
         }
     }
-    it->len = (size_t)nread;
-    it->ts_ns = fl_now_ns();
-    l->received += (uint64_t)nread;
-    stage_input(l, 0, it);
     if (!c->closing && l->reading && l->queued > FL_LINK_HIGH) {
         uv_read_stop(s);
         l->reading = false;
@@ -1364,6 +1812,11 @@ static void rebuild_dir(struct fl_proxy *p, enum fl_dir dir)
         struct fl_conn *next = c->next;
         if (c->running && !c->closing)
             link_rebuild(&c->link[dir]);
+        /* Either link may have stopped being pass-through (on_peer_write watches the
+         * opposite direction). */
+        for (int d = 0; d < 2; d++)
+            if (c->running)
+                link_splice_check(&c->link[d]);
         c = next;
     }
 }
@@ -1415,10 +1868,17 @@ struct fl_server *fl_server_new(uint64_t seed)
         return NULL;
     }
     fl_prng_seed(&srv->prng, seed);
-    /* Data-path chunks are 32 KiB items malloc'd and freed at line rate: keep glibc from
-     * trimming the heap top (and from mmap'ing) so freed chunks are reused without faults. */
+    /* Staged chunks are items of up to 32 KiB malloc'd and freed at line rate: keep glibc
+     * from trimming the heap top (and from mmap'ing) so freed chunks are reused without
+     * faults. */
     mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
     mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
+    srv->rbuf = malloc(FL_FAST_READ);
+    if (!srv->rbuf) {
+        uv_loop_close(&srv->loop);
+        free(srv);
+        return NULL;
+    }
     srv->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     if (srv->tfd >= 0 && uv_poll_init(&srv->loop, &srv->tfd_poll, srv->tfd) == 0) {
         srv->tfd_poll.data = srv;
@@ -1428,6 +1888,13 @@ struct fl_server *fl_server_new(uint64_t seed)
         uv_idle_init(&srv->loop, &srv->spin);
         srv->spin.data = srv;
         uv_unref((uv_handle_t *)&srv->spin);
+        uv_prepare_init(&srv->loop, &srv->prep);
+        srv->prep.data = srv;
+        uv_prepare_start(&srv->prep, on_prepare);
+        uv_unref((uv_handle_t *)&srv->prep);
+        uv_idle_init(&srv->loop, &srv->busy);
+        srv->busy.data = srv;
+        uv_unref((uv_handle_t *)&srv->busy);
     } else if (srv->tfd >= 0) {
         close(srv->tfd);
         srv->tfd = -1;
@@ -1447,6 +1914,12 @@ void fl_server_set_stop_hook(struct fl_server *srv, void (*hook)(void *), void *
 {
     srv->stop_hook = hook;
     srv->stop_arg = arg;
+}
+
+void fl_server_set_busy_poll(struct fl_server *srv, uint64_t ns)
+{
+    if (srv->tfd_poll_init) /* the idle handle is set up with the timerfd's */
+        srv->busy_ns = ns;
 }
 
 void fl_server_set_link_hook(struct fl_server *srv,
@@ -1487,11 +1960,14 @@ void fl_server_free(struct fl_server *srv)
     if (srv->tfd_poll_init) {
         uv_close((uv_handle_t *)&srv->tfd_poll, NULL);
         uv_close((uv_handle_t *)&srv->spin, NULL);
+        uv_close((uv_handle_t *)&srv->prep, NULL);
+        uv_close((uv_handle_t *)&srv->busy, NULL);
         uv_run(&srv->loop, UV_RUN_DEFAULT);
     }
     if (srv->tfd >= 0)
         close(srv->tfd);
     free(srv->heap);
+    free(srv->rbuf);
     uv_loop_close(&srv->loop);
     free(srv);
 }

@@ -11,7 +11,8 @@
  * again for every connection) and runs two links: upstream (client -> server) and
  * downstream (server -> client). Each link is read -> stages (one per toxic) -> write, with
  * bounded buffering: the link stops reading its source while more than FL_LINK_HIGH bytes
- * are held by its stages and pending writes, and resumes under FL_LINK_LOW.
+ * are held by its stages and pending writes, and resumes under FL_LINK_LOW. A link with no
+ * toxic in effect skips the stages: it writes what it reads at once, or splices it (engine.c).
  */
 #ifndef FL_PROXY_H
 #define FL_PROXY_H
@@ -26,6 +27,7 @@
 #define FL_PROXY_MAX 1024         /* proxies per server */
 #define FL_TOXIC_MAX 64           /* toxics per proxy */
 #define FL_CHUNK_MAX (32 * 1024)  /* one read, as Toxiproxy's io.Copy buffer */
+#define FL_FAST_READ (256 * 1024) /* one read on a link with no toxic in effect */
 #define FL_LINK_HIGH (1024 * 1024) /* stop reading a link's source above this many bytes */
 #define FL_LINK_LOW (256 * 1024)  /* ...and resume below this */
 
@@ -81,6 +83,11 @@ struct fl_link_stats {
  * connection is freed (after its last write callback, so the counts are final). */
 void fl_server_set_link_hook(struct fl_server *srv,
                              void (*hook)(void *, const struct fl_link_stats *), void *arg);
+
+/* Keep the loop polling, without sleeping, for ns after each read (0, the default: off).
+ * Trades CPU for latency: on a VM every sleep of the loop costs the next message a wake-up
+ * (bench/RESULTS.md). Not wired to a command-line option yet. */
+void fl_server_set_busy_poll(struct fl_server *srv, uint64_t ns);
 
 /* Proxies (loop thread only). Functions returning int give 0 or -errno with err filled. */
 struct fl_proxy *fl_proxy_find(struct fl_server *srv, const char *name);
