@@ -104,6 +104,7 @@ struct run {
 
     int64_t planned_ns;      /* the monkey's planned time of the fault being applied, or 0 */
     char error[512];         /* first reason for ERROR */
+    char skip[512];          /* a fault this machine or user cannot inject: SKIP */
     char fail[512];          /* first reason for FAIL */
     int64_t failover_from_ms;
 };
@@ -930,7 +931,14 @@ static int apply_fault(struct run *r, int step, const struct fl_step *s, int64_t
         json_object_set_new(f, "end_ms", json_integer(rel_ms(r)));
         json_object_set_new(f, "ok", json_false());
         json_object_set_new(f, "error", json_string(err.msg));
-        set_error(r, "step %d (%s): could not inject: %s", step, s->label, err.msg);
+        if ((rc == -EPERM || rc == -ENOTSUP) && !r->skip[0]) {
+            /* not a broken experiment: this machine or user cannot do it (a privilege) */
+            snprintf(r->skip, sizeof(r->skip), "step %d (%s): not possible here: %s", step,
+                     s->label, err.msg);
+            note(r, "SKIP: %s", r->skip);
+        } else {
+            set_error(r, "step %d (%s): could not inject: %s", step, s->label, err.msg);
+        }
         return rc;
     }
     char what[600];
@@ -1347,6 +1355,10 @@ static const char *verdict_of(struct run *r, char *why, size_t len)
         snprintf(why, len, "%s", r->error);
         return "ERROR";
     }
+    if (r->skip[0]) {
+        snprintf(why, len, "%s", r->skip);
+        return "SKIP";
+    }
     if (r->fail[0]) {
         snprintf(why, len, "%s", r->fail);
         return r->e->expect_xfail ? "XFAIL" : "FAIL";
@@ -1473,7 +1485,7 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
         struct fl_err err = {""};
         if (e->load && fl_load_start(e->load, r->t0, &r->load, &err) < 0)
             set_error(r, "load: %s", err.msg);
-        for (size_t i = 0; i < e->n_steps && !r->error[0]; i++) {
+        for (size_t i = 0; i < e->n_steps && !r->error[0] && !r->skip[0]; i++) {
             if (stopping(r)) {
                 set_error(r, "interrupted");
                 break;
@@ -1493,7 +1505,7 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
         phase_end(r, ph, !r->error[0], r->error[0] ? r->error : NULL);
 
         /* recovery: keep probing until every probe has N good samples in a row */
-        if (e->n_continuous && !r->error[0]) {
+        if (e->n_continuous && !r->error[0] && !r->skip[0]) {
             json_t *rec = phase_begin(r, "recovery");
             int64_t until = mono_ns() + e->recover_within_ns;
             bool recovered = false;
@@ -1526,7 +1538,7 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
     }
 
     /* verify */
-    if (ok && !r->error[0]) {
+    if (ok && !r->error[0] && !r->skip[0]) {
         ph = phase_begin(r, "verify");
         bool v = check_all(r, "verify", e->verify, e->n_verify, why, sizeof(why));
         if (!v)

@@ -542,3 +542,42 @@ def test_monkey_is_replayed_by_its_seed(run, tmp_path):
     assert first == again
     assert first != other
     assert a.read_text() == "alpha\n" and b.read_text() == "beta\n"
+
+
+def test_a_fault_this_user_may_not_inject_is_a_skip(faultline, env, tmp_path):
+    """As an unprivileged user, lowering a root process's open-file limit needs a privilege
+    (EPERM): that is SKIP with the reason, not ERROR, and nothing is left applied."""
+    import shutil
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root (to run faultline as nobody against a root process)")
+    import tempfile
+    victim = subprocess.Popen(["sleep", "60"])
+    work = pathlib.Path(tempfile.mkdtemp(prefix="faultline-skip-"))
+    try:
+        os.chmod(work, 0o777)
+        exp = work / "skip.yaml"
+        exp.write_text(textwrap.dedent(f"""\
+            title: needs a privilege
+            method:
+              - fault: hog
+                resource: fds
+                pid: {victim.pid}
+                limit: 8
+                for: 1s
+            """))
+        os.chmod(exp, 0o644)
+        e = dict(env, FAULTLINE_STATE_DIR=str(work / "state"), HOME=str(work))
+        out = work / "out.json"
+        r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            faultline, "run", "--no-history", "--json", str(out), str(exp)],
+                           env=e, capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
+        res = only(json.loads(out.read_text()))
+        assert res["verdict"] == "SKIP", res["why"]
+        assert "not possible here" in res["why"]
+        with open(f"/proc/{victim.pid}/limits") as f:
+            assert not any(line.startswith("Max open files") and " 8 " in line for line in f)
+    finally:
+        victim.kill()
+        victim.wait()
+        shutil.rmtree(work, ignore_errors=True)
