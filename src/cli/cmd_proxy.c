@@ -40,6 +40,9 @@ static const char proxy_help[] =
     "      --seed N        the seed for toxicity, jitter and slicer draws (default: fresh)\n"
     "      --proxy-metrics    serve /metrics with toxiproxy_proxy_*_bytes_total\n"
     "      --runtime-metrics  serve /metrics with process_* and faultline_* metrics\n"
+    "      --busy-poll DUR    after traffic, poll instead of sleeping for DUR (e.g. 200us):\n"
+    "                         lower round-trip latency when client and server are on other\n"
+    "                         CPUs, at the cost of a busy CPU while traffic flows\n"
     "  -q, --quiet         no notices\n"
     "  -v, --verbose       more detail\n"
     "\n"
@@ -64,7 +67,15 @@ static const char proxy_help[] =
     "Each takes --json (print the API's JSON as is). An API error is one line, exit 1;\n"
     "an unreachable API exits 3.\n";
 
-enum { OPT_HOST = 0x100, OPT_PORT, OPT_CONFIG, OPT_SEED, OPT_PROXY_METRICS, OPT_RUNTIME_METRICS };
+enum {
+    OPT_HOST = 0x100,
+    OPT_PORT,
+    OPT_CONFIG,
+    OPT_SEED,
+    OPT_PROXY_METRICS,
+    OPT_RUNTIME_METRICS,
+    OPT_BUSY_POLL,
+};
 
 static const struct option proxy_options[] = {
     {"host", required_argument, NULL, OPT_HOST},
@@ -73,6 +84,7 @@ static const struct option proxy_options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"proxy-metrics", no_argument, NULL, OPT_PROXY_METRICS},
     {"runtime-metrics", no_argument, NULL, OPT_RUNTIME_METRICS},
+    {"busy-poll", required_argument, NULL, OPT_BUSY_POLL},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -123,6 +135,7 @@ static int proxy_serve(int argc, char **argv)
     const char *host = "127.0.0.1", *config = NULL;
     uint64_t port = 8474, seed = 0;
     bool seed_given = false, proxy_metrics = false, runtime_metrics = false;
+    int64_t busy_poll_ns = 0;
     struct fl_err err = {""};
     int opt;
     optind = 1;
@@ -148,6 +161,12 @@ static int proxy_serve(int argc, char **argv)
             break;
         case OPT_PROXY_METRICS:
             proxy_metrics = true;
+            break;
+        case OPT_BUSY_POLL:
+            if (fl_parse_duration(optarg, false, &busy_poll_ns, &err) < 0 || busy_poll_ns < 0 ||
+                busy_poll_ns > 100 * (int64_t)1000000)
+                return fl_usage_error("--busy-poll: expected a duration up to 100ms like 200us, "
+                                      "got '%s'", optarg);
             break;
         case OPT_RUNTIME_METRICS:
             runtime_metrics = true;
@@ -189,6 +208,8 @@ static int proxy_serve(int argc, char **argv)
         fl_errorf("proxy: cannot create the event loop");
         return FL_EXIT_NORESOURCE;
     }
+    if (busy_poll_ns)
+        fl_server_set_busy_poll(srv, (uint64_t)busy_poll_ns);
     if (config && fl_api_load_config(srv, config, &err) < 0) {
         fl_server_free(srv);
         return fl_usage_error("%s", err.msg);

@@ -86,7 +86,7 @@ void fl_server_set_link_hook(struct fl_server *srv,
 
 /* Keep the loop polling, without sleeping, for ns after each read (0, the default: off).
  * Trades CPU for latency: on a VM every sleep of the loop costs the next message a wake-up
- * (bench/RESULTS.md). Not wired to a command-line option yet. */
+ * (bench/RESULTS.md). `faultline proxy --busy-poll DUR`. */
 void fl_server_set_busy_poll(struct fl_server *srv, uint64_t ns);
 
 /* Proxies (loop thread only). Functions returning int give 0 or -errno with err filled. */

@@ -451,3 +451,27 @@ def test_proxy_metrics_count_bytes_per_direction(faultline, env):
     finally:
         server.close()
         assert p.stop() == 0
+
+
+def test_busy_poll_option_keeps_traffic_exact(faultline, env, upstream):
+    p = Proxy(faultline, "--busy-poll", "200us", env=env)
+    try:
+        front = p.create("bp", upstream.addr)
+        with connect(front) as s:
+            for size in (1, 100, 70000):
+                payload = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+                s.sendall(payload)
+                got = b""
+                while len(got) < len(payload):
+                    chunk = s.recv(65536)
+                    assert chunk
+                    got += chunk
+                assert got == payload
+    finally:
+        p.stop()
+
+
+def test_busy_poll_refuses_a_bad_duration(faultline, env):
+    r = subprocess.run([faultline, "proxy", "--busy-poll", "forever"], env=env,
+                       capture_output=True, text=True, timeout=10)
+    one_error(r, 2, "--busy-poll: expected a duration up to 100ms like 200us, got 'forever'")
