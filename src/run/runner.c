@@ -691,9 +691,82 @@ static void target_stop(struct run *r, int sig, int64_t grace_ns)
     pthread_mutex_unlock(&r->lock);
 }
 
+/* Add every descendant of pid (children, their children...) to out; returns the count. */
+static size_t descendants(pid_t pid, pid_t *out, size_t n, size_t cap, int depth)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    struct dirent *de;
+    while (d && depth < 64 && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)pid, de->d_name);
+        FILE *f = fopen(path, "r");
+        long c;
+        while (f && n < cap && fscanf(f, "%ld", &c) == 1) {
+            out[n++] = (pid_t)c;
+            n = descendants((pid_t)c, out, n, cap, depth + 1);
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
 static void target_finish(struct run *r)
 {
+    /* Who the target started, so that what outlives it (a child that left its process group
+     * with setsid, a daemonised helper) is found: a leak to report, and ours to clean up. */
+    enum { MAX_DESC = 1024 };
+    pid_t *desc = calloc(MAX_DESC, sizeof(pid_t));
+    uint64_t *start = calloc(MAX_DESC, sizeof(uint64_t));
+    size_t n_desc = 0;
+    pthread_mutex_lock(&r->lock);
+    pid_t group = r->pid;
+    if (desc && start && r->pid > 0)
+        n_desc = descendants(r->pid, desc, 0, MAX_DESC, 0);
+    pthread_mutex_unlock(&r->lock);
+    for (size_t i = 0; i < n_desc; i++)
+        start[i] = fl_proc_starttime(desc[i]);
     target_stop(r, r->e->stop_signal, r->e->stop_grace_ns);
+    /* what is left in the target's own group goes with it (not a leak: it never left);
+     * give the kernel a moment to reap them before looking for survivors */
+    if (group > 0 && kill(-group, SIGKILL) == 0)
+        for (int tries = 0; tries < 50 && kill(-group, 0) == 0; tries++) {
+            struct timespec ts = {0, 10 * MS};
+            nanosleep(&ts, NULL);
+        }
+    json_t *orphans = json_array();
+    for (size_t i = 0; i < n_desc; i++) {
+        if (!start[i] || !fl_owner_alive(desc[i], start[i]))
+            continue;
+        char path[64], comm[64] = "?";
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)desc[i]);
+        FILE *f = fopen(path, "r");
+        if (f && fgets(comm, sizeof(comm), f))
+            comm[strcspn(comm, "\n")] = '\0';
+        if (f)
+            fclose(f);
+        json_array_append_new(orphans, json_pack("{s:i, s:s}", "pid", (int)desc[i], "name",
+                                                 comm));
+        kill(desc[i], SIGKILL);
+    }
+    if (json_array_size(orphans)) {
+        note(r, "%zu process(es) started by the target outlived it; killed",
+             json_array_size(orphans));
+        if (r->e->has_leaks)
+            set_fail(r, "leak: %zu child process(es) left orphaned when the target stopped "
+                        "(first: %s, pid %d)", json_array_size(orphans),
+                     json_string_value(json_object_get(json_array_get(orphans, 0), "name")),
+                     (int)json_integer_value(json_object_get(json_array_get(orphans, 0),
+                                                             "pid")));
+    }
+    json_object_set_new(json_object_get(r->res, "leaks"), "orphans", orphans);
+    free(desc);
+    free(start);
     pthread_mutex_lock(&r->lock);
     r->finished = true;
     pthread_cond_broadcast(&r->cond);

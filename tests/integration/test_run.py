@@ -581,3 +581,28 @@ def test_a_fault_this_user_may_not_inject_is_a_skip(faultline, env, tmp_path):
         victim.kill()
         victim.wait()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_a_child_left_orphaned_fails_the_leak_check_and_is_cleaned_up(run, tmp_path):
+    port = free_port()
+    exp = write(tmp_path, "o.yaml", f"""\
+        title: leaves a child behind
+        target:
+          command: {tinyd(port, "--orphan-on-usr2")}
+          ready: {{tcp: "127.0.0.1:{port}"}}
+        method:
+          - target: kill
+            signal: USR2
+          - pause: 300ms
+        leaks:
+          children: 5
+        """)
+    r, doc = run_json(run, tmp_path, exp)
+    e = only(doc)
+    assert e["verdict"] == "FAIL" and "orphaned" in e["why"], e["why"]
+    orphans = e["leaks"]["orphans"]
+    assert [o["name"] for o in orphans] == ["sleep"]
+    deadline = time.monotonic() + 5
+    while os.path.exists(f"/proc/{orphans[0]['pid']}") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not os.path.exists(f"/proc/{orphans[0]['pid']}"), "the orphan was not cleaned up"

@@ -12,11 +12,14 @@ chosen by flags, so each verdict and figure has a target that produces it on pur
   --never-ready         never listen (a target that does not start)
   --die-at-start        exit 1 at once
   --status N            answer every request with status N (200 default)
+  --orphan-on-usr2      on SIGUSR2, start a `sleep 300` in a session of its own (setsid): a
+                        child that will outlive this process
 """
 import argparse
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -29,6 +32,7 @@ p.add_argument("--exit-after", type=float, default=0)
 p.add_argument("--never-ready", action="store_true")
 p.add_argument("--die-at-start", action="store_true")
 p.add_argument("--status", type=int, default=200)
+p.add_argument("--orphan-on-usr2", action="store_true")
 args = p.parse_args()
 
 if args.die_at_start:
@@ -98,6 +102,9 @@ if args.outage_on_usr1:
     signal.signal(signal.SIGUSR1, outage)
 if args.leak_fds_on_usr2:
     signal.signal(signal.SIGUSR2, leak)
+if args.orphan_on_usr2:
+    signal.signal(signal.SIGUSR2, lambda s, f: subprocess.Popen(
+        ["sleep", "300"], start_new_session=True))
 if args.exit_after:
     threading.Timer(args.exit_after, lambda: os._exit(3)).start()
 
