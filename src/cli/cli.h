@@ -40,6 +40,13 @@ int cmd_version(int argc, char **argv);
 /* Print "faultline: error: <msg>" and return FL_EXIT_USAGE. */
 int fl_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The long options every subcommand takes, for the end of its getopt_long table; their
+ * values go to fl_common_option (and 'h' to the command's own help). */
+#define FL_OPT_STATE_DIR 0x1000
+#define FL_COMMON_LONG_OPTIONS                                                                    \
+    {"state-dir", required_argument, NULL, FL_OPT_STATE_DIR}, {"quiet", no_argument, NULL, 'q'},   \
+        {"verbose", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'}
+
 /* Handle the options every subcommand takes (-q, -v, --state-dir). Returns true if consumed. */
 bool fl_common_option(int opt, const char *optarg_value);
 

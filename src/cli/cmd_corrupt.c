@@ -86,7 +86,7 @@ enum {
     OPT_FOR,
     OPT_JSON,
     OPT_ALL,
-    OPT_STATE_DIR = 0x1000,
+    OPT_STATE_DIR = FL_OPT_STATE_DIR,
 };
 
 static const struct option corrupt_options[] = {
@@ -104,10 +104,7 @@ static const struct option corrupt_options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"for", required_argument, NULL, OPT_FOR},
     {"json", no_argument, NULL, OPT_JSON},
-    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-    {"quiet", no_argument, NULL, 'q'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
+    FL_COMMON_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 
@@ -287,10 +284,7 @@ int cmd_restore(int argc, char **argv)
     static const struct option restore_options[] = {
         {"all", no_argument, NULL, OPT_ALL},
         {"json", no_argument, NULL, OPT_JSON},
-        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
+        FL_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     bool all = false, json = false;

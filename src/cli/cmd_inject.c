@@ -401,7 +401,7 @@ enum {
     OPT_JSON,
     OPT_STATS_FILE,
     OPT_HELP,
-    OPT_STATE_DIR = 0x1000,
+    OPT_STATE_DIR = FL_OPT_STATE_DIR,
 };
 
 static const struct option inject_options[] = {
@@ -415,10 +415,7 @@ static const struct option inject_options[] = {
     {"stats", no_argument, NULL, OPT_STATS},
     {"json", no_argument, NULL, OPT_JSON},
     {"stats-file", required_argument, NULL, OPT_STATS_FILE},
-    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-    {"quiet", no_argument, NULL, 'q'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
+    FL_COMMON_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 

@@ -32,7 +32,7 @@ enum {
     OPT_GROUP,
     OPT_NO_GUARDIAN,
     OPT_DRY_RUN,
-    OPT_STATE_DIR = 0x1000, /* what fl_common_option knows as --state-dir */
+    OPT_STATE_DIR = FL_OPT_STATE_DIR,
 };
 
 static const char lock_help[] =
@@ -155,10 +155,7 @@ int cmd_lock(int argc, char **argv)
         {"mode", required_argument, NULL, OPT_MODE},
         {"for", required_argument, NULL, OPT_FOR},
         {"json", no_argument, NULL, OPT_JSON},
-        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
+        FL_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     const char *mode = "exclusive";
@@ -325,10 +322,7 @@ int cmd_kill(int argc, char **argv)
         {"for", required_argument, NULL, OPT_FOR},
         {"seed", required_argument, NULL, OPT_SEED},
         {"json", no_argument, NULL, OPT_JSON},
-        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
+        FL_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     struct fl_err err = {""};
@@ -525,10 +519,7 @@ int cmd_stop(int argc, char **argv)
         {"for", required_argument, NULL, OPT_FOR},
         {"json", no_argument, NULL, OPT_JSON},
         {"no-guardian", no_argument, NULL, OPT_NO_GUARDIAN},
-        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
+        FL_COMMON_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     int64_t for_ns = 0;

@@ -63,7 +63,7 @@ enum {
     OPT_JSON,
     OPT_WORKERS,
     OPT_LOAD,
-    OPT_STATE_DIR = 0x1000,
+    OPT_STATE_DIR = FL_OPT_STATE_DIR,
 };
 
 static const struct option res_options[] = {
@@ -73,10 +73,7 @@ static const struct option res_options[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"workers", required_argument, NULL, OPT_WORKERS},
     {"load", required_argument, NULL, OPT_LOAD},
-    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-    {"quiet", no_argument, NULL, 'q'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
+    FL_COMMON_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
 

@@ -404,10 +404,7 @@ int cmd_run(int argc, char **argv)
         {"no-history", no_argument, NULL, OPT_NO_HISTORY},
         {"dry-run", no_argument, NULL, OPT_DRY_RUN},
         {"keep", no_argument, NULL, OPT_KEEP},
-        {"state-dir", required_argument, NULL, 0x1000},
-        {"quiet", no_argument, NULL, 'q'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
+        FL_COMMON_LONG_OPTIONS,
     };
     size_t no = 12;
     for (size_t i = 0; i < fl_report_count && no < 30; i++)

@@ -64,7 +64,7 @@ bool fl_common_option(int opt, const char *value)
     case 'v':
         fl_log_set_level(fl_log_get_level() < FL_LOG_INFO ? FL_LOG_INFO : FL_LOG_DEBUG);
         return true;
-    case 0x1000: /* --state-dir */
+    case FL_OPT_STATE_DIR:
         arg_state_dir = value;
         return true;
     default:
