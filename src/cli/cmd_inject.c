@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "ctl.h"
 #include "fault.h"
@@ -163,13 +164,6 @@ static void warn_unreachable(const char *cmd)
 
 /* ---- running ------------------------------------------------------------------------------- */
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 struct run_result {
     int status;         /* from waitpid */
     bool timed_out;
@@ -283,14 +277,14 @@ static int run_child(const struct inject_config *cfg, const char *preload, const
         return 0;
     }
 
-    int64_t deadline = cfg->timeout_ns ? mono_ns() + cfg->timeout_ns : 0;
+    int64_t deadline = cfg->timeout_ns ? fl_mono_ns() + cfg->timeout_ns : 0;
     int64_t kill_at = 0;
     for (;;) {
         pid_t w = waitpid(pid, &res->status, WNOHANG);
         if (w == pid)
             break;
         struct timespec ts = {1, 0};
-        int64_t now = mono_ns();
+        int64_t now = fl_mono_ns();
         int64_t next = kill_at ? kill_at : deadline;
         if (next) {
             int64_t left = next - now;

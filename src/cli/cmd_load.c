@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "err.h"
 #include "load.h"
@@ -190,9 +191,7 @@ static int load_run(json_t *spec, int64_t duration_ns, bool as_json)
     sigprocmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t t0 = (int64_t)ts.tv_sec * FL_NS_PER_SEC + ts.tv_nsec;
+    int64_t t0 = fl_mono_ns();
     struct fl_load *load;
     int rc = fl_load_start(spec, t0, &load, &err);
     if (rc < 0) {

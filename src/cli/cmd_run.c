@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "err.h"
 #include "experiment.h"
@@ -224,13 +225,6 @@ struct live {
     bool ticking;
 };
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 static void draw(struct live *l)
 {
     if (!l->tty || !l->running)
@@ -240,7 +234,7 @@ static void draw(struct live *l)
     for (size_t i = 0; i < width; i++)
         bar[i] = i < done ? '#' : '.';
     bar[width] = '\0';
-    double secs = (double)(mono_ns() - l->started_ns) / 1e9;
+    double secs = (double)(fl_mono_ns() - l->started_ns) / 1e9;
     fprintf(stderr, "\r\033[K[%zu/%zu] [%s] %s: %.60s  %.1fs", l->index + 1, l->total, bar,
             l->id, l->what, secs);
     fflush(stderr);
@@ -365,13 +359,6 @@ static json_t *summarize(json_t *experiments, const struct threshold *th, size_t
         }
     }
     return json_pack("{s:o, s:o}", "summary", summary, "categories", cats);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 enum {
@@ -552,12 +539,12 @@ int cmd_run(int argc, char **argv)
                              .keep = keep, .stop = &interrupted, .progress = on_progress,
                              .arg = &live};
     json_t *results = json_array();
-    int64_t started = wall_ms();
+    int64_t started = fl_wall_ms();
     for (size_t i = 0; i < n && !interrupted; i++) {
         pthread_mutex_lock(&live.lock);
         live.index = i;
         live.id = exps[i]->id;
-        live.started_ns = mono_ns();
+        live.started_ns = fl_mono_ns();
         live.running = true;
         snprintf(live.what, sizeof(live.what), "starting");
         pthread_mutex_unlock(&live.lock);
@@ -584,7 +571,7 @@ int cmd_run(int argc, char **argv)
     json_t *doc = json_pack("{s:i, s:s, s:s, s:I, s:I, s:I, s:b, s:O, s:O, s:o}", "format", 1,
                             "faultline", FL_VERSION, "host", host, "seed", (json_int_t)seed,
                             "started_ms", (json_int_t)started, "finished_ms",
-                            (json_int_t)wall_ms(), "strict", strict, "summary",
+                            (json_int_t)fl_wall_ms(), "strict", strict, "summary",
                             json_object_get(sc, "summary"), "categories",
                             json_object_get(sc, "categories"), "experiments", results);
     json_decref(sc);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "err.h"
 #include "fault.h"
@@ -28,26 +29,12 @@ int fl_cli_open_journal(struct fl_journal *j)
     return 0;
 }
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait until deadline (monotonic ns, 0 = none) or a stop signal; runs the tick between.
  * Returns the signal number that ended it, or 0. */
 static int wait_held(struct fl_hold *h, const sigset_t *stop, int64_t start)
 {
     for (;;) {
-        int64_t now = mono_ns();
+        int64_t now = fl_mono_ns();
         int64_t left = h->for_ns ? start + h->for_ns - now : INT64_MAX;
         if (left <= 0)
             return 0;
@@ -60,7 +47,7 @@ static int wait_held(struct fl_hold *h, const sigset_t *stop, int64_t start)
         int sig = sigtimedwait(stop, NULL, &ts);
         if (sig > 0)
             return sig;
-        if (h->tick && h->tick(h->arg, mono_ns() - start) < 0)
+        if (h->tick && h->tick(h->arg, fl_mono_ns() - start) < 0)
             return 0;
     }
 }
@@ -81,8 +68,8 @@ int fl_hold_run(struct fl_hold *h)
 
     struct fl_err err = {""};
     struct fl_applied a = {0};
-    int64_t expires = h->for_ns ? wall_ms() * 1000000 + h->for_ns : 0;
-    int64_t applied_ms = wall_ms();
+    int64_t expires = h->for_ns ? fl_wall_ms() * 1000000 + h->for_ns : 0;
+    int64_t applied_ms = fl_wall_ms();
     rc = fl_fault_apply(&j, h->kind, h->params, expires, &a, &err);
     if (rc < 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
@@ -111,7 +98,7 @@ int fl_hold_run(struct fl_hold *h)
         if (!h->json)
             fl_noticef("applied %s: %s%s%s", a.id, what, h->for_ns ? " for " : ", until Ctrl-C",
                        h->for_ns ? fl_format_duration(h->for_ns, dur, sizeof(dur)) : "");
-        int sig = wait_held(h, &stop, mono_ns());
+        int sig = wait_held(h, &stop, fl_mono_ns());
         if (sig && !h->json)
             fl_noticef("SIG%s: reverting", sigabbrev_np(sig));
         if (sig)
@@ -121,7 +108,7 @@ int fl_hold_run(struct fl_hold *h)
                       a.id, err.msg);
             status = FL_EXIT_FAILED;
         } else {
-            json_object_set_new(result, "reverted_ms", json_integer(wall_ms()));
+            json_object_set_new(result, "reverted_ms", json_integer(fl_wall_ms()));
             if (!h->json)
                 fl_noticef("reverted %s", a.id);
         }

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define FL_FAULT_REF(kind) &fl_fault_##kind,
 const struct fl_fault_ops *const fl_fault_kinds[] = {FL_FAULT_KINDS(FL_FAULT_REF)};
 #undef FL_FAULT_REF
@@ -23,13 +25,6 @@ const struct fl_fault_ops *fl_fault_find(const char *name)
         if (strcmp(fl_fault_kinds[i]->name, name) == 0)
             return fl_fault_kinds[i];
     return NULL;
-}
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void make_ctx(struct fl_journal *j, const char *id, struct fl_fault_ctx *ctx)
@@ -56,8 +51,7 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     return remove(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
-/* rm -rf of a directory faultline made itself; no symlinks are followed (FTW_PHYS). */
-static int remove_tree(const char *dir)
+int fl_remove_tree(const char *dir)
 {
     if (access(dir, F_OK) < 0)
         return 0;
@@ -77,7 +71,7 @@ int fl_fault_apply(struct fl_journal *j, const char *kind, json_t *params, int64
     json_t *entry = json_pack("{s:s, s:O, s:n, s:{s:i, s:I}, s:I, s:o}", "kind", kind, "params",
                               params, "undo", "owner", "pid", (int)self, "start",
                               (json_int_t)fl_proc_starttime(self), "created",
-                              (json_int_t)now_ns(), "expires",
+                              (json_int_t)fl_wall_ns(), "expires",
                               expires_ns ? json_integer(expires_ns) : json_null());
     if (!entry)
         return fl_err_set(err, ENOMEM, "cannot build journal entry");
@@ -100,7 +94,7 @@ int fl_fault_apply(struct fl_journal *j, const char *kind, json_t *params, int64
     if (rc >= 0)
         rc = ops->apply(&ctx, params, json_object_get(entry, "undo"), err);
     if (rc < 0) {
-        remove_tree(ctx.backup_dir);
+        fl_remove_tree(ctx.backup_dir);
         fl_journal_remove(j, out->id, NULL);
         json_decref(entry);
         json_decref(ctx.report);
@@ -164,7 +158,7 @@ int fl_fault_revert_entry(struct fl_journal *j, json_t *entry, struct fl_err *er
         if (rc < 0)
             return rc;
     }
-    int rc = remove_tree(ctx.backup_dir);
+    int rc = fl_remove_tree(ctx.backup_dir);
     if (rc < 0)
         return fl_err_set(err, -rc, "%s: cannot remove backups: %s", ctx.backup_dir,
                           strerror(-rc));
@@ -190,7 +184,7 @@ int fl_fault_sweep_backups(struct fl_journal *j)
         if (access(entry, F_OK) == 0 || errno != ENOENT)
             continue;
         snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name);
-        if (remove_tree(sub) == 0)
+        if (fl_remove_tree(sub) == 0)
             removed++;
     }
     closedir(d);

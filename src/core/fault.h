@@ -58,6 +58,10 @@ struct fl_fault_ctx {
 /* Create ctx->backup_dir if needed; 0 or -errno (with err). */
 int fl_fault_backup_dir(const struct fl_fault_ctx *ctx, struct fl_err *err);
 
+/* rm -rf of a directory faultline made itself (backups, an experiment's work directory); no
+ * symlink is followed. 0 (also when it is not there) or -errno. */
+int fl_remove_tree(const char *dir);
+
 struct fl_fault_ops {
     unsigned version;                 /* FL_FAULT_OPS_VERSION, first like SQLite's iVersion */
     const char *name;                 /* "preload", "corrupt", ... */

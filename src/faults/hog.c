@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fault.h"
 #include "units.h"
 
@@ -67,13 +68,6 @@ static void hog_report(json_t *report)
     if (hog_sink && report)
         json_object_update(hog_sink, report);
     json_decref(report);
-}
-
-static int64_t clock_ns(clockid_t c)
-{
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static const char *hog_resource(const json_t *params)
@@ -316,21 +310,21 @@ static void *cpu_worker(void *arg)
 {
     struct hog_held *h = arg;
     volatile uint64_t sink = 0;
-    int64_t next = clock_ns(CLOCK_MONOTONIC);
+    int64_t next = fl_clock_ns(CLOCK_MONOTONIC);
     while (!atomic_load_explicit(&h->stop, memory_order_relaxed)) {
-        int64_t start = next, c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        int64_t start = next, c0 = fl_clock_ns(CLOCK_THREAD_CPUTIME_ID);
         next = start + HOG_PERIOD_NS;
-        while (clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0 < h->busy_ns &&
-               clock_ns(CLOCK_MONOTONIC) < next)
+        while (fl_clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0 < h->busy_ns &&
+               fl_clock_ns(CLOCK_MONOTONIC) < next)
             for (int i = 0; i < 2000; i++)
                 sink = sink * 6364136223846793005u + 1442695040888963407u;
         if (h->busy_ns >= HOG_PERIOD_NS) {
-            next = clock_ns(CLOCK_MONOTONIC);
+            next = fl_clock_ns(CLOCK_MONOTONIC);
             continue;
         }
         /* a period overrun (preempted) starts the next one now instead of catching up */
-        if (clock_ns(CLOCK_MONOTONIC) >= next) {
-            next = clock_ns(CLOCK_MONOTONIC);
+        if (fl_clock_ns(CLOCK_MONOTONIC) >= next) {
+            next = fl_clock_ns(CLOCK_MONOTONIC);
             continue;
         }
         struct timespec ts = {next / 1000000000, next % 1000000000};

@@ -46,6 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fault.h"
 #include "glob.h"
 #include "journal.h"
@@ -214,13 +215,6 @@ static size_t list_ancestors(const struct proc_table *t, pid_t *out, size_t max)
         pid = p->ppid;
     }
     return n;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static bool pid_in(const json_t *arr, pid_t pid)
@@ -525,7 +519,7 @@ static int signal_targets(json_t *report, const json_t *targets, long only, int 
             continue;
         json_t *h = json_pack("{s:i, s:s, s:s, s:i, s:I, s:s}", "pid", (int)pid, "name",
                               name ? name : "?", "signal", sigabbrev_np(sig) ?: "?", "signo",
-                              sig, "time_ms", (json_int_t)wall_ms(), "result", result);
+                              sig, "time_ms", (json_int_t)fl_wall_ms(), "result", result);
         if (only >= 0) {
             json_object_set_new(h, "round", json_integer((json_int_t)round));
             json_object_set_new(h, "index", json_integer(only));

@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "probe.h"
 #include "putil.h"
 #include "units.h"
@@ -255,7 +256,7 @@ static int command_check(void *state, const struct fl_probe_ctx *ctx, int64_t ti
                          struct fl_probe_result *out)
 {
     struct command_state *s = state;
-    int64_t t0 = fl_pu_now_ns(), deadline = t0 + timeout_ns;
+    int64_t t0 = fl_mono_ns(), deadline = t0 + timeout_ns;
     struct capture cap[2] = {{-1, NULL, 0, false}, {-1, NULL, 0, false}};
     int wfd[2] = {-1, -1}, devnull = -1, pidfd = -1, r = 0;
     char **env = NULL;
@@ -336,7 +337,7 @@ static int command_check(void *state, const struct fl_probe_ctx *ctx, int64_t ti
     bool exited = false, timed_out = false, lost = false;
     int status = 0;
     while (!exited || cap[0].fd >= 0 || cap[1].fd >= 0) {
-        int64_t now = fl_pu_now_ns();
+        int64_t now = fl_mono_ns();
         if (now >= deadline && !exited) {
             timed_out = true;
             kill(-pid, SIGKILL);
@@ -382,11 +383,11 @@ static int command_check(void *state, const struct fl_probe_ctx *ctx, int64_t ti
                 (void)waitpid(pid, &status, 0);
                 exited = true;
             }
-        } else if (n == 0 || fl_pu_now_ns() >= deadline + 100 * 1000000LL) {
+        } else if (n == 0 || fl_mono_ns() >= deadline + 100 * 1000000LL) {
             break; /* something outside the group holds the pipe: stop listening */
         }
     }
-    out->latency_ns = fl_pu_now_ns() - t0;
+    out->latency_ns = fl_mono_ns() - t0;
 
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;

@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "probe.h"
 #include "putil.h"
 #include "units.h"
@@ -160,7 +161,7 @@ static int file_check(void *state, const struct fl_probe_ctx *ctx, int64_t timeo
                       struct fl_probe_result *out)
 {
     struct file_state *s = state;
-    int64_t t0 = fl_pu_now_ns();
+    int64_t t0 = fl_mono_ns();
     char path[4096];
     fl_pu_resolve(ctx->cwd, s->path, path, sizeof(path));
     out->ok = false;
@@ -273,7 +274,7 @@ static int file_check(void *state, const struct fl_probe_ctx *ctx, int64_t timeo
     free(buf);
 done:
     (void)timeout_ns; /* local reads: a hung network filesystem is beyond a probe's reach */
-    out->latency_ns = fl_pu_now_ns() - t0;
+    out->latency_ns = fl_mono_ns() - t0;
     return 0;
 }
 

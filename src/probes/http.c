@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "probe.h"
 #include "putil.h"
 #include "units.h"
@@ -240,7 +241,7 @@ static int http_check(void *state, const struct fl_probe_ctx *ctx, int64_t timeo
                       struct fl_probe_result *out)
 {
     struct http_state *s = state;
-    int64_t t0 = fl_pu_now_ns();
+    int64_t t0 = fl_mono_ns();
     char errbuf[CURL_ERROR_SIZE] = "", tbuf[32], tbuf2[32];
     (void)ctx;
     out->ok = false;
@@ -294,7 +295,7 @@ static int http_check(void *state, const struct fl_probe_ctx *ctx, int64_t timeo
     curl_easy_getinfo(c, CURLINFO_TOTAL_TIME_T, &total_us);
     long code = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-    out->latency_ns = total_us > 0 ? (int64_t)total_us * 1000 : fl_pu_now_ns() - t0;
+    out->latency_ns = total_us > 0 ? (int64_t)total_us * 1000 : fl_mono_ns() - t0;
     out->value = json_object();
     json_object_set_new(out->value, "latency_ms",
                         json_real((double)out->latency_ns / 1e6));

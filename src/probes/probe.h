@@ -80,6 +80,13 @@ const struct fl_probe_ops *fl_probe_select(const struct fl_doc *doc, const json_
 /* True for the keys the runner handles for every probe (name, every, timeout, expect). */
 bool fl_probe_common_key(const char *key);
 
+/* What /proc says of a process (the process probe's figures; the runner's leak checks use
+ * them too): open fds, resident bytes, threads, direct children; -1 where unreadable. */
+struct fl_proc_figures {
+    int64_t fds, rss, threads, children;
+};
+void fl_probe_process_figures(pid_t pid, struct fl_proc_figures *f);
+
 /* Free what a result owns and clear it. */
 void fl_probe_result_clear(struct fl_probe_result *r);
 

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "glob.h"
 #include "probe.h"
 #include "putil.h"
@@ -231,11 +232,20 @@ static void proc_status(pid_t pid, int64_t *rss, int64_t *threads)
         *threads = strtoll(p + 9, NULL, 10);
 }
 
+void fl_probe_process_figures(pid_t pid, struct fl_proc_figures *f)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    f->fds = count_dir(path);
+    f->children = count_children(pid);
+    proc_status(pid, &f->rss, &f->threads);
+}
+
 static int process_check(void *state, const struct fl_probe_ctx *ctx, int64_t timeout_ns,
                          struct fl_probe_result *out)
 {
     struct process_state *s = state;
-    int64_t t0 = fl_pu_now_ns();
+    int64_t t0 = fl_mono_ns();
     char who[160];
     (void)timeout_ns; /* /proc answers at once */
     out->ok = false;
@@ -277,10 +287,9 @@ static int process_check(void *state, const struct fl_probe_ctx *ctx, int64_t ti
         fl_pu_detail(out, "%s is alive", who);
         goto done;
     }
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    int64_t fds = count_dir(path), rss, threads, children = count_children(pid);
-    proc_status(pid, &rss, &threads);
+    struct fl_proc_figures fig;
+    fl_probe_process_figures(pid, &fig);
+    int64_t fds = fig.fds, rss = fig.rss, threads = fig.threads, children = fig.children;
     json_t *v = out->value;
     json_object_set_new(v, "fds", fds >= 0 ? json_integer(fds) : json_null());
     json_object_set_new(v, "rss", rss >= 0 ? json_integer(rss) : json_null());
@@ -304,7 +313,7 @@ static int process_check(void *state, const struct fl_probe_ctx *ctx, int64_t ti
     else
         out->ok = true;
 done:
-    out->latency_ns = fl_pu_now_ns() - t0;
+    out->latency_ns = fl_mono_ns() - t0;
     return 0;
 }
 

@@ -463,13 +463,6 @@ void fl_pu_first_line(const char *s, char *buf, size_t len)
     buf[n] = '\0';
 }
 
-int64_t fl_pu_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * FL_NS_PER_SEC + ts.tv_nsec;
-}
-
 void fl_pu_resolve(const char *cwd, const char *path, char *buf, size_t len)
 {
     if (path[0] == '/' || !cwd || !*cwd)

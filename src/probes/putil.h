@@ -2,7 +2,7 @@
 /*
  * putil.h - what every probe kind needs and none should write twice: reading typed keys out of
  * a probe's spec with file:line:col errors, refusing unknown keys, text matchers (substring or
- * /regex/), JSON paths, UTF-8-safe strings for results, and the clock.
+ * /regex/), JSON paths and UTF-8-safe strings for results (the clock is src/core/clock.h).
  *
  * Parsing helpers return 0 (key absent: *present false and the output untouched), 1 (key read)
  * or -EINVAL with err naming the place. true/false/null have no position of their own in a
@@ -102,8 +102,6 @@ json_t *fl_pu_json_text(const char *buf, size_t len, size_t max);
 /* The first line of s, at most len-1 bytes, into buf. */
 void fl_pu_first_line(const char *s, char *buf, size_t len);
 
-/* CLOCK_MONOTONIC in ns. */
-int64_t fl_pu_now_ns(void);
 /* path if absolute, else cwd/path (cwd NULL or empty: path as is) into buf. */
 void fl_pu_resolve(const char *cwd, const char *path, char *buf, size_t len);
 

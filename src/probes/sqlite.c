@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "probe.h"
 #include "putil.h"
 #include "units.h"
@@ -105,7 +106,7 @@ struct deadline {
 static int progress(void *p)
 {
     const struct deadline *d = p;
-    return fl_pu_now_ns() >= d->at; /* non-zero interrupts the statement */
+    return fl_mono_ns() >= d->at; /* non-zero interrupts the statement */
 }
 
 static json_t *column_json(sqlite3_stmt *st, int i)
@@ -162,7 +163,7 @@ static int sqlite_check(void *state, const struct fl_probe_ctx *ctx, int64_t tim
                         struct fl_probe_result *out)
 {
     struct sqlite_state *s = state;
-    int64_t t0 = fl_pu_now_ns();
+    int64_t t0 = fl_mono_ns();
     struct deadline dl = {t0 + timeout_ns};
     char path[4096], tbuf[32];
     fl_pu_resolve(ctx->cwd, s->path, path, sizeof(path));
@@ -275,7 +276,7 @@ static int sqlite_check(void *state, const struct fl_probe_ctx *ctx, int64_t tim
 done:
     sqlite3_finalize(st);
     sqlite3_close_v2(db);
-    out->latency_ns = fl_pu_now_ns() - t0;
+    out->latency_ns = fl_mono_ns() - t0;
     return 0;
 }
 

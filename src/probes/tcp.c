@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "probe.h"
 #include "putil.h"
 #include "units.h"
@@ -112,7 +113,7 @@ fail:
 
 static int ms_left(int64_t deadline)
 {
-    int64_t left = deadline - fl_pu_now_ns();
+    int64_t left = deadline - fl_mono_ns();
     return left <= 0 ? 0 : (int)((left + 999999) / 1000000);
 }
 
@@ -154,7 +155,7 @@ static int tcp_check(void *state, const struct fl_probe_ctx *ctx, int64_t timeou
                      struct fl_probe_result *out)
 {
     struct tcp_state *s = state;
-    int64_t t0 = fl_pu_now_ns(), deadline = t0 + timeout_ns;
+    int64_t t0 = fl_mono_ns(), deadline = t0 + timeout_ns;
     char tbuf[32];
     out->ok = false;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
@@ -167,16 +168,16 @@ static int tcp_check(void *state, const struct fl_probe_ctx *ctx, int64_t timeou
     if (g) {
         fl_pu_detail(out, "%s: %s", s->host, gai_strerror(g));
         out->value = json_pack("{s:b}", "connected", 0);
-        out->latency_ns = fl_pu_now_ns() - t0;
+        out->latency_ns = fl_mono_ns() - t0;
         return 0;
     }
     int fd = -ECONNREFUSED;
-    for (struct addrinfo *ai = res; ai && fd < 0 && fl_pu_now_ns() < deadline; ai = ai->ai_next)
+    for (struct addrinfo *ai = res; ai && fd < 0 && fl_mono_ns() < deadline; ai = ai->ai_next)
         fd = connect_one(ai, deadline);
     freeaddrinfo(res);
     out->value = json_pack("{s:b}", "connected", fd >= 0);
     if (fd < 0) {
-        out->latency_ns = fl_pu_now_ns() - t0;
+        out->latency_ns = fl_mono_ns() - t0;
         if (fd == -ETIMEDOUT)
             fl_pu_detail(out, "connect timed out after %s",
                          fl_format_duration(timeout_ns, tbuf, sizeof(tbuf)));
@@ -185,7 +186,7 @@ static int tcp_check(void *state, const struct fl_probe_ctx *ctx, int64_t timeou
         return 0;
     }
     if (!s->send && !s->reply.text) {
-        out->latency_ns = fl_pu_now_ns() - t0;
+        out->latency_ns = fl_mono_ns() - t0;
         out->ok = true;
         close(fd);
         return 0;
@@ -261,7 +262,7 @@ static int tcp_check(void *state, const struct fl_probe_ctx *ctx, int64_t timeou
     }
     free(buf);
     close(fd);
-    out->latency_ns = fl_pu_now_ns() - t0;
+    out->latency_ns = fl_mono_ns() - t0;
     (void)ctx;
     return 0;
 }

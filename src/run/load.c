@@ -66,6 +66,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "clock.h"
 #include "toxics/http.h"
 #include "units.h"
 
@@ -271,13 +272,6 @@ struct fl_load {
     bool windows_truncated;    /* LOAD_MAX_WINDOWS reached (or out of memory): later dropped */
     uint64_t unfinished;       /* queued or in flight when stopped: never counted */
 };
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * FL_NS_PER_SEC + ts.tv_nsec;
-}
 
 /* ---- spec parsing ------------------------------------------------------------------------ */
 
@@ -803,7 +797,7 @@ static void conn_close(struct conn *c, bool error)
 
 static void fail(struct conn *c, int kind)
 {
-    int64_t now = now_ns();
+    int64_t now = fl_mono_ns();
     account(c->l, kind, now, now - c->sched_ns);
     conn_close(c, true);
 }
@@ -816,7 +810,7 @@ static void conn_ready(struct conn *c)
     if (l->stopping)
         return;
     if (l->q_n) {
-        int64_t now = now_ns();
+        int64_t now = fl_mono_ns();
         q_expire(l, now);
         if (l->q_n) {
             send_request(c, q_pop(l));
@@ -824,7 +818,7 @@ static void conn_ready(struct conn *c)
         }
     }
     if (l->cfg.rate == 0) {
-        send_request(c, now_ns());
+        send_request(c, fl_mono_ns());
         return;
     }
     c->idle_pos = l->n_idle;
@@ -834,7 +828,7 @@ static void conn_ready(struct conn *c)
 static void complete(struct conn *c, int kind)
 {
     struct fl_load *l = c->l;
-    int64_t now = now_ns();
+    int64_t now = fl_mono_ns();
     account(l, kind, now, now - c->sched_ns);
     l->retry_ns = 0; /* the server answers: the next error starts the backoff afresh */
     if (c->writing) /* answered before it read the whole request: wreq is still busy */
@@ -1029,7 +1023,7 @@ static void connect_failed(struct conn *c, int status)
     struct fl_load *l = c->l;
     int kind = status == UV_ECONNREFUSED ? E_REFUSED : status == UV_ETIMEDOUT ? E_TIMEOUT
                                                                               : E_CONNECT;
-    int64_t now = now_ns();
+    int64_t now = fl_mono_ns();
     l->scouting = false;
     if (kind != E_TIMEOUT) {
         /* Nobody can get through: requests fail now, as the server's clients would. */
@@ -1092,7 +1086,7 @@ static void conn_connect(struct conn *c)
     c->tcp.data = c;
     c->creq.data = c;
     c->st = C_CONNECTING;
-    c->deadline_ns = now_ns() + l->cfg.timeout_ns;
+    c->deadline_ns = fl_mono_ns() + l->cfg.timeout_ns;
     r = uv_tcp_connect(&c->creq, &c->tcp, (const struct sockaddr *)&l->addr, on_connect);
     if (r < 0)
         connect_failed(c, r);
@@ -1155,7 +1149,7 @@ static void on_tick(uv_poll_t *p, int status, int events)
     struct fl_load *l = p->data;
     /* No read(2) of the expiration count: arm_tick's timerfd_settime below clears it, one
      * syscall less per tick (this path runs once per request at moderate rates). */
-    int64_t now = now_ns();
+    int64_t now = fl_mono_ns();
     for (int64_t s = sched_of(l, l->next_i); s <= now && !l->stopping;
          s = sched_of(l, l->next_i)) {
         l->next_i++;
@@ -1168,7 +1162,7 @@ static void on_tick(uv_poll_t *p, int status, int events)
 static void on_sweep(uv_timer_t *t)
 {
     struct fl_load *l = t->data;
-    int64_t now = now_ns();
+    int64_t now = fl_mono_ns();
     window_roll(l, now);
     q_expire(l, now);
     for (int i = 0; i < l->cfg.conc; i++) {
@@ -1192,7 +1186,7 @@ static void on_stop(uv_async_t *a)
 {
     struct fl_load *l = a->data;
     l->stopping = true;
-    l->stop_ns = now_ns();
+    l->stop_ns = fl_mono_ns();
     l->unfinished = l->q_n;
     window_roll(l, l->stop_ns);
     if (l->win_requests)
@@ -1310,7 +1304,7 @@ int fl_load_start(const json_t *spec, int64_t t0_ns, struct fl_load **out, struc
     sweep_ms = sweep_ms < 5 ? 5 : sweep_ms > 100 ? 100 : sweep_ms;
     uv_timer_start(&l->sweep, on_sweep, (uint64_t)sweep_ms, (uint64_t)sweep_ms);
 
-    l->start_ns = now_ns();
+    l->start_ns = fl_mono_ns();
     l->t0_ns = t0_ns > 0 && t0_ns <= l->start_ns ? t0_ns : l->start_ns;
     l->win_idx = (l->start_ns - l->t0_ns) / WINDOW_NS;
     if ((rc = pthread_create(&l->thread, NULL, load_thread, l)) != 0) {

@@ -5,7 +5,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -20,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "ctl.h"
 #include "fault.h"
 #include "load.h"
@@ -109,21 +109,7 @@ struct run {
     int64_t failover_from_ms;
 };
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / MS;
-}
-
-static int64_t rel_ms(const struct run *r) { return (mono_ns() - r->t0) / MS; }
+static int64_t rel_ms(const struct run *r) { return (fl_mono_ns() - r->t0) / MS; }
 
 static void note(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(struct run *r, const char *fmt, ...)
@@ -140,29 +126,24 @@ static void note(struct run *r, const char *fmt, ...)
     }
 }
 
-static void set_error(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_error(struct run *r, const char *fmt, ...)
+/* Keep the first reason for a verdict (ERROR, SKIP, FAIL) in slot, and log it. */
+static void set_reason(struct run *r, char *slot, size_t len, const char *label,
+                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void set_reason(struct run *r, char *slot, size_t len, const char *label,
+                       const char *fmt, ...)
 {
-    if (r->error[0])
+    if (slot[0])
         return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->error, sizeof(r->error), fmt, ap);
+    vsnprintf(slot, len, fmt, ap);
     va_end(ap);
-    note(r, "ERROR: %s", r->error);
+    note(r, "%s: %s", label, slot);
 }
 
-static void set_fail(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_fail(struct run *r, const char *fmt, ...)
-{
-    if (r->fail[0])
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(r->fail, sizeof(r->fail), fmt, ap);
-    va_end(ap);
-    note(r, "FAIL: %s", r->fail);
-}
+#define set_error(r, ...) set_reason(r, (r)->error, sizeof((r)->error), "ERROR", __VA_ARGS__)
+#define set_skip(r, ...) set_reason(r, (r)->skip, sizeof((r)->skip), "SKIP", __VA_ARGS__)
+#define set_fail(r, ...) set_reason(r, (r)->fail, sizeof((r)->fail), "FAIL", __VA_ARGS__)
 
 static bool stopping(const struct run *r) { return r->o->stop && *r->o->stop; }
 
@@ -185,7 +166,7 @@ static bool sleep_until(struct run *r, int64_t deadline)
     for (;;) {
         if (stopping(r))
             return false;
-        int64_t left = deadline - mono_ns();
+        int64_t left = deadline - fl_mono_ns();
         if (left <= 0)
             return true;
         if (left > 50 * MS)
@@ -220,10 +201,10 @@ static void check_once(struct run *r, struct fl_probe_inst *p, struct fl_probe_r
     pthread_mutex_lock(&r->lock);
     struct fl_probe_ctx ctx = {r->workdir, r->pid};
     pthread_mutex_unlock(&r->lock);
-    int64_t start = mono_ns();
+    int64_t start = fl_mono_ns();
     int rc = p->ops->check(p->state, &ctx, p->timeout_ns, out);
     if (!out->latency_ns)
-        out->latency_ns = mono_ns() - start;
+        out->latency_ns = fl_mono_ns() - start;
     if (rc < 0) {
         out->ok = false;
         if (!out->detail[0])
@@ -270,14 +251,14 @@ static void *series_main(void *arg)
 {
     struct series *s = arg;
     struct run *r = s->r;
-    int64_t next = mono_ns();
+    int64_t next = fl_mono_ns();
     while (!r->probes_stop) {
         struct timespec ts = {next / SEC, next % SEC};
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
             ;
         if (r->probes_stop)
             break;
-        int64_t start = mono_ns();
+        int64_t start = fl_mono_ns();
         struct fl_probe_result res;
         check_once(r, s->probe, &res);
         if (s->n == s->cap) {
@@ -305,7 +286,7 @@ static void *series_main(void *arg)
         if (s->n_late < s->cap_late)
             s->lateness_us[s->n_late++] = (double)(start - next) / 1e3;
         next += s->probe->every_ns;
-        int64_t now = mono_ns();
+        int64_t now = fl_mono_ns();
         if (next < now) /* a check that took longer than the period: skip, do not burst */
             next = now + s->probe->every_ns - (now - next) % s->probe->every_ns;
     }
@@ -432,11 +413,6 @@ static int copy_tree(const char *from, const char *to, int depth)
     }
     closedir(d);
     return rc;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    return remove(path) < 0 && errno != ENOENT ? -1 : 0;
 }
 
 static int setup_workdir(struct run *r)
@@ -669,8 +645,8 @@ static void target_stop(struct run *r, int sig, int64_t grace_ns)
             kill(-pid, SIGCONT);
         r->stopped = false;
         kill(-pid, sig);
-        int64_t deadline = mono_ns() + grace_ns;
-        while (r->pid == pid && mono_ns() < deadline) {
+        int64_t deadline = fl_mono_ns() + grace_ns;
+        while (r->pid == pid && fl_mono_ns() < deadline) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += 20 * MS;
@@ -776,51 +752,18 @@ static void target_finish(struct run *r)
     r->supervising = false;
 }
 
-/* /proc figures of the target's main process, for leak checks. */
+/* /proc figures of the target's main process, for leak checks (NULL: not running). */
 static json_t *proc_snapshot(pid_t pid)
 {
-    if (pid <= 0)
+    if (pid <= 0 || kill(pid, 0) < 0)
         return NULL;
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-    DIR *d = opendir(path);
-    if (!d)
+    struct fl_proc_figures f;
+    fl_probe_process_figures(pid, &f);
+    if (f.fds < 0)
         return NULL;
-    long fds = 0;
-    struct dirent *de;
-    while ((de = readdir(d)))
-        fds += de->d_name[0] != '.';
-    closedir(d);
-    long threads = 0, rss_kb = 0;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    char line[256];
-    while (f && fgets(line, sizeof(line), f)) {
-        sscanf(line, "Threads: %ld", &threads);
-        sscanf(line, "VmRSS: %ld", &rss_kb);
-    }
-    if (f)
-        fclose(f);
-    long children = 0;
-    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-    d = opendir(path);
-    while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        char cpath[128];
-        snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int)pid, de->d_name);
-        FILE *c = fopen(cpath, "r");
-        long x;
-        while (c && fscanf(c, "%ld", &x) == 1)
-            children++;
-        if (c)
-            fclose(c);
-    }
-    if (d)
-        closedir(d);
-    return json_pack("{s:i, s:I, s:I, s:I, s:I}", "pid", (int)pid, "fds", (json_int_t)fds,
-                     "threads", (json_int_t)threads, "rss", (json_int_t)rss_kb * 1024,
-                     "children", (json_int_t)children);
+    return json_pack("{s:i, s:I, s:I, s:I, s:I}", "pid", (int)pid, "fds", (json_int_t)f.fds,
+                     "threads", (json_int_t)f.threads, "rss", (json_int_t)f.rss, "children",
+                     (json_int_t)f.children);
 }
 
 /* ---- the proxy, for toxic steps: a child `faultline proxy`, driven through its API ---- */
@@ -927,9 +870,9 @@ static void proxy_stop(struct run *r)
         return;
     kill(r->proxy_pid, SIGTERM);
     int st;
-    int64_t deadline = mono_ns() + 3 * SEC;
+    int64_t deadline = fl_mono_ns() + 3 * SEC;
     while (waitpid(r->proxy_pid, &st, WNOHANG) == 0) {
-        if (mono_ns() > deadline) {
+        if (fl_mono_ns() > deadline) {
             kill(r->proxy_pid, SIGKILL);
             waitpid(r->proxy_pid, &st, 0);
             break;
@@ -1004,11 +947,9 @@ static int apply_fault(struct run *r, int step, const struct fl_step *s, int64_t
         json_object_set_new(f, "end_ms", json_integer(rel_ms(r)));
         json_object_set_new(f, "ok", json_false());
         json_object_set_new(f, "error", json_string(err.msg));
-        if ((rc == -EPERM || rc == -ENOTSUP) && !r->skip[0]) {
+        if (rc == -EPERM || rc == -ENOTSUP) {
             /* not a broken experiment: this machine or user cannot do it (a privilege) */
-            snprintf(r->skip, sizeof(r->skip), "step %d (%s): not possible here: %s", step,
-                     s->label, err.msg);
-            note(r, "SKIP: %s", r->skip);
+            set_skip(r, "step %d (%s): not possible here: %s", step, s->label, err.msg);
         } else {
             set_error(r, "step %d (%s): could not inject: %s", step, s->label, err.msg);
         }
@@ -1021,7 +962,7 @@ static int apply_fault(struct run *r, int step, const struct fl_step *s, int64_t
         json_object_set(f, "report", ap->a.report);
     note(r, "applied %s", what);
     ap->fault_index = json_array_size(r->faults) - 1;
-    ap->until_ns = for_ns ? (r->planned_ns ? r->planned_ns : mono_ns()) + for_ns : 0;
+    ap->until_ns = for_ns ? (r->planned_ns ? r->planned_ns : fl_mono_ns()) + for_ns : 0;
     ap->until_rollback = s->until_rollback;
     if (s->until_rollback)
         json_object_set_new(f, "persistent", json_true());
@@ -1061,7 +1002,7 @@ static int apply_rules(struct run *r, int step, const struct fl_step *s, int64_t
             json_t *f = fault_window(r, step, "rules", s->label);
             (void)f;
             ap->fault_index = json_array_size(r->faults) - 1;
-            ap->until_ns = for_ns ? mono_ns() + for_ns : 0;
+            ap->until_ns = for_ns ? fl_mono_ns() + for_ns : 0;
         }
     }
     if (!s->rules_on) {
@@ -1081,7 +1022,7 @@ static int apply_rules(struct run *r, int step, const struct fl_step *s, int64_t
                 match = fl_ctl_find(r->ctl, id) == ap->rule_index;
             }
             if (match)
-                ap->until_ns = mono_ns(); /* reverted (closed) by expire_faults */
+                ap->until_ns = fl_mono_ns(); /* reverted (closed) by expire_faults */
         }
     }
     note(r, "rules %s", s->rules_on ? "on" : "off");
@@ -1117,7 +1058,7 @@ static int apply_toxic(struct run *r, int step, const struct fl_step *s, int64_t
     ap->is_toxic = true;
     snprintf(ap->toxic, sizeof(ap->toxic), "/proxies/%s/toxics/%s", proxy, name);
     ap->fault_index = json_array_size(r->faults) - 1;
-    ap->until_ns = for_ns ? mono_ns() + for_ns : 0;
+    ap->until_ns = for_ns ? fl_mono_ns() + for_ns : 0;
     r->n_applied++;
     note(r, "toxic %s added", s->label);
     return 0;
@@ -1178,7 +1119,7 @@ static int expire_faults_at(struct run *r, enum expire which, int64_t now)
 
 static int expire_faults(struct run *r, enum expire which)
 {
-    return expire_faults_at(r, which, mono_ns());
+    return expire_faults_at(r, which, fl_mono_ns());
 }
 
 /* Sleep until deadline, reverting faults as their time comes. */
@@ -1187,7 +1128,7 @@ static bool hold_until(struct run *r, int64_t deadline)
     for (;;) {
         /* never past the deadline: what is due by then is reverted, and nothing that falls
          * due later, so a seeded schedule (the monkey) does not depend on how late we woke */
-        int64_t now = mono_ns();
+        int64_t now = fl_mono_ns();
         expire_faults_at(r, EXPIRE_DUE, now < deadline ? now : deadline);
         int64_t next = deadline;
         for (size_t i = 0; i < r->n_applied; i++)
@@ -1195,7 +1136,7 @@ static bool hold_until(struct run *r, int64_t deadline)
                 next = r->applied[i].until_ns;
         if (!sleep_until(r, next))
             return false;
-        if (mono_ns() >= deadline) {
+        if (fl_mono_ns() >= deadline) {
             expire_faults_at(r, EXPIRE_DUE, deadline);
             return true;
         }
@@ -1239,7 +1180,7 @@ static int run_monkey(struct run *r, int step, const struct fl_step *s)
 {
     /* The schedule is planned from the seed alone (times, picks, how long each is held), so
      * the same seed gives the same faults whatever the machine's timing. */
-    int64_t at = mono_ns(), end = at + s->for_ns;
+    int64_t at = fl_mono_ns(), end = at + s->for_ns;
     int hits = 0;
     while (!stopping(r)) {
         /* exponential gaps with the given mean: a Poisson process, like a real monkey */
@@ -1278,25 +1219,25 @@ static int run_step(struct run *r, int step, const struct fl_step *s)
     case FL_STEP_FAULT:
         return apply_fault(r, step, s, s->for_ns, false) < 0
                    ? -1
-                   : (s->for_ns && !hold_until(r, mono_ns() + s->for_ns) ? -EINTR : 0);
+                   : (s->for_ns && !hold_until(r, fl_mono_ns() + s->for_ns) ? -EINTR : 0);
     case FL_STEP_RULES:
         return apply_rules(r, step, s, s->for_ns) < 0
                    ? -1
-                   : (s->for_ns && !hold_until(r, mono_ns() + s->for_ns) ? -EINTR : 0);
+                   : (s->for_ns && !hold_until(r, fl_mono_ns() + s->for_ns) ? -EINTR : 0);
     case FL_STEP_TOXIC:
         return apply_toxic(r, step, s, s->for_ns) < 0
                    ? -1
-                   : (s->for_ns && !hold_until(r, mono_ns() + s->for_ns) ? -EINTR : 0);
+                   : (s->for_ns && !hold_until(r, fl_mono_ns() + s->for_ns) ? -EINTR : 0);
     case FL_STEP_PAUSE:
-        return hold_until(r, mono_ns() + s->for_ns) ? 0 : -EINTR;
+        return hold_until(r, fl_mono_ns() + s->for_ns) ? 0 : -EINTR;
     case FL_STEP_WAIT: {
-        int64_t deadline = mono_ns() + s->for_ns;
+        int64_t deadline = fl_mono_ns() + s->for_ns;
         struct fl_probe_inst *p = (struct fl_probe_inst *)&s->probe;
         for (;;) {
             struct fl_probe_result res;
             check_once(r, p, &res);
             bool ok = res.ok;
-            if (ok || mono_ns() >= deadline) {
+            if (ok || fl_mono_ns() >= deadline) {
                 record_check(r, "method", p, &res);
                 fl_probe_result_clear(&res);
                 if (!ok) {
@@ -1307,7 +1248,7 @@ static int run_step(struct run *r, int step, const struct fl_step *s)
                 return 0;
             }
             fl_probe_result_clear(&res);
-            if (!hold_until(r, mono_ns() + 50 * MS))
+            if (!hold_until(r, fl_mono_ns() + 50 * MS))
                 return -EINTR;
         }
     }
@@ -1454,7 +1395,7 @@ static json_t *new_result(const struct fl_experiment *e, uint64_t seed)
                      e->expected ?: "", "tags", e->tags ? json_incref(e->tags) : json_array(), "expect",
                      e->expect_xfail ? "xfail" : "pass", "reason", e->reason ?: "", "verdict",
                      "ERROR", "why", "", "seed", (json_int_t)seed, "started_ms",
-                     (json_int_t)wall_ms(), "duration_ms", (json_int_t)0, "phases", "faults",
+                     (json_int_t)fl_wall_ms(), "duration_ms", (json_int_t)0, "phases", "faults",
                      "series", "load", "metrics", "objectives", "checks", "leaks", "rollback",
                      "ok", 1, "errors", "log");
 }
@@ -1479,7 +1420,7 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
     r->e = e;
     r->o = o;
     r->j = j;
-    r->t0 = mono_ns();
+    r->t0 = fl_mono_ns();
     r->seed = e->has_seed ? e->seed : o->seed;
     fl_prng_seed(&r->prng, r->seed);
     r->failover_from_ms = -1;
@@ -1505,7 +1446,7 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
             set_error(r, "the target would not start: %s", strerror(errno));
     }
     if (ok && e->has_ready) {
-        int64_t until = mono_ns() + e->ready_timeout_ns;
+        int64_t until = fl_mono_ns() + e->ready_timeout_ns;
         for (;;) {
             struct fl_probe_result res;
             check_once(r, &e->ready, &res);
@@ -1527,13 +1468,13 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
                 ok = false;
                 break;
             }
-            if (mono_ns() >= until || stopping(r)) {
+            if (fl_mono_ns() >= until || stopping(r)) {
                 set_error(r, "the target was not ready within %s: %s",
                           fl_format_duration(e->ready_timeout_ns, d, sizeof(d)), why);
                 ok = false;
                 break;
             }
-            sleep_until(r, mono_ns() + 20 * MS);
+            sleep_until(r, fl_mono_ns() + 20 * MS);
         }
     }
     phase_end(r, ph, ok, ok ? NULL : r->error);
@@ -1563,7 +1504,7 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
                 set_error(r, "interrupted");
                 break;
             }
-            if (mono_ns() > deadline) {
+            if (fl_mono_ns() > deadline) {
                 set_error(r, "timed out after %lld s (timeout:)", (long long)(e->timeout_ns / SEC));
                 break;
             }
@@ -1580,10 +1521,10 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
         /* recovery: keep probing until every probe has N good samples in a row */
         if (e->n_continuous && !r->error[0] && !r->skip[0]) {
             json_t *rec = phase_begin(r, "recovery");
-            int64_t until = mono_ns() + e->recover_within_ns;
+            int64_t until = fl_mono_ns() + e->recover_within_ns;
             bool recovered = false;
-            while (!recovered && mono_ns() < until && !stopping(r)) {
-                sleep_until(r, mono_ns() + 20 * MS);
+            while (!recovered && fl_mono_ns() < until && !stopping(r)) {
+                sleep_until(r, fl_mono_ns() + 20 * MS);
                 recovered = true;
                 for (size_t i = 0; i < r->n_series && recovered; i++) {
                     struct series *s = &r->series[i];
@@ -1662,7 +1603,7 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
                       json_object_get(json_object_get(r->res, "rollback"), "errors"), 0)) ?: "?");
     phase_end(r, ph, rolled_back, NULL);
     if (r->own_workdir && !o->keep && !r->error[0] && !r->fail[0])
-        nftw(r->workdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        fl_remove_tree(r->workdir);
 
     /* figures, objectives, verdict */
     if (method_from >= 0) {

@@ -118,6 +118,15 @@ def echo(c):
     c.shutdown(socket.SHUT_WR)
 
 
+def free_port():
+    """A loopback port nobody listens on right now (for servers started with a fixed port)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def connect(addr, timeout=10):
     s = socket.create_connection(addr, timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

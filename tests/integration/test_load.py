@@ -12,6 +12,8 @@ import time
 
 import pytest
 
+from proxyutil import free_port
+
 
 # ---- servers ---------------------------------------------------------------------------------
 
@@ -171,14 +173,6 @@ def raw():
     yield _raw
     for s in servers:
         s.close()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from proxyutil import Proxy, Server, connect, echo, rtt
+from proxyutil import Proxy, Server, connect, echo, free_port, rtt
 
 
 @pytest.fixture
@@ -46,14 +46,6 @@ def one_error(r, code, text):
     assert r.stderr.count("\n") == 1, r.stderr
     assert r.stderr == f"faultline: error: {text}\n"
     assert r.stdout == ""
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 # ---- the client ------------------------------------------------------------------------------

@@ -14,15 +14,9 @@ import time
 
 import pytest
 
+from proxyutil import free_port
+
 TINYD = pathlib.Path(__file__).parent / "targets" / "tinyd.py"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def write(tmp_path, name, text):
@@ -111,7 +105,7 @@ def test_missed_objective_fails_and_xfail_keeps_it_visible(run, tmp_path):
         objectives:
           time_to_recover: "<= 100ms"
         """
-    fail = write(tmp_path, "suite/a-fail.yaml", "title: slow recovery\n" + textwrap.dedent(body))
+    write(tmp_path, "suite/a-fail.yaml", "title: slow recovery\n" + textwrap.dedent(body))
     xfail = write(tmp_path, "suite/b-xfail.yaml",
                   "title: known slow recovery\nexpect: xfail\nreason: '#12 no fast restart'\n"
                   + textwrap.dedent(body))
