@@ -336,9 +336,12 @@ int cmd_restore(int argc, char **argv)
     json_t *e;
     int status = 0;
     if (all) {
-        json_array_foreach(entries, i, e)
+        /* newest first, as recover unwinds */
+        for (size_t k = json_array_size(entries); k-- > 0;) {
+            e = json_array_get(entries, k);
             if (!strcmp(json_string_value(json_object_get(e, "kind")) ?: "", "corrupt"))
                 json_array_append(chosen, e);
+        }
     }
     for (int a = optind; a < argc && status == 0; a++) {
         json_t *match = NULL, *exact = NULL;

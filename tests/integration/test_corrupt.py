@@ -467,6 +467,17 @@ def test_restore_all_and_recover_all(run, tmp_path):
     assert r.returncode == 0 and "nothing to restore" in r.stdout
 
 
+def test_restore_all_unwinds_newest_first_like_recover(run, tmp_path):
+    files = [make_file(tmp_path / n) for n in ("a", "b", "c")]
+    ids = [corrupt(run, f, "--mode", "empty")["id"] for f in files]
+    r = run("restore", "--all", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert [o["id"] for o in out] == ids[::-1]
+    assert all(o["outcome"] == "restored" for o in out)
+    assert all(read_quietly(f) == TEXT for f in files)
+
+
 def test_restore_by_unique_substring_and_ambiguity(run, tmp_path):
     a, b = make_file(tmp_path / "a"), make_file(tmp_path / "b")
     ra = corrupt(run, a, "--mode", "empty")
