@@ -15,6 +15,15 @@
  *   proxy-load idle HOST PORT N     open N connections, check each end to end with one 1-byte
  *                                   echo round trip, print "ready N", then hold them until
  *                                   stdin reaches EOF
+ *   proxy-load relay PORT UPHOST UPPORT [DELAY_MS]
+ *                                   the floor: the least work any user-space TCP relay does.
+ *                                   Two threads per connection, each a blocking read() then
+ *                                   write() loop, no event loop, no buffering, no toxics;
+ *                                   prints the bound port like the servers. What it costs over
+ *                                   a direct connection is the extra hop itself on this machine.
+ *                                   With DELAY_MS, what comes back from upstream is written
+ *                                   DELAY_MS after it was read (an absolute clock_nanosleep with
+ *                                   1 ns timer slack): the floor of a latency toxic.
  *
  * It links nothing of faultline's: both ends of the measurement are the same in the direct
  * and the proxied runs.
@@ -25,11 +34,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -168,6 +179,109 @@ static int serve(const char *port, int echo)
     return 0;
 }
 
+/* ---- the floor relay ---------------------------------------------------------------------- */
+
+struct relay_dir {
+    int from, to;
+    long delay_ns; /* hold each read this long before writing it */
+    struct relay_pair *pair;
+};
+
+struct relay_pair {
+    struct relay_dir dir[2];
+    pthread_mutex_t mu;
+    int done;
+};
+
+static void *relay_copy(void *arg)
+{
+    struct relay_dir *d = arg;
+    static __thread char buf[256 * 1024];
+    for (;;) {
+        ssize_t r = read(d->from, buf, sizeof(buf));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        if (d->delay_ns) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            t.tv_nsec += d->delay_ns % 1000000000L;
+            t.tv_sec += d->delay_ns / 1000000000L + t.tv_nsec / 1000000000L;
+            t.tv_nsec %= 1000000000L;
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL) == EINTR)
+                ;
+        }
+        size_t off = 0;
+        while (off < (size_t)r) {
+            ssize_t w = write(d->to, buf + off, (size_t)r - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                goto out;
+            off += (size_t)w;
+        }
+    }
+out:
+    shutdown(d->to, SHUT_WR);
+    struct relay_pair *p = d->pair;
+    pthread_mutex_lock(&p->mu);
+    int last = ++p->done == 2;
+    pthread_mutex_unlock(&p->mu);
+    if (last) {
+        close(p->dir[0].from);
+        close(p->dir[0].to);
+        free(p);
+    }
+    return NULL;
+}
+
+static int relay(const char *port, const char *uphost, const char *upport, long delay_ms)
+{
+    (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* as faultline proxy's loop */
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (ls < 0)
+        die("socket");
+    int one = 1;
+    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+        die("bind");
+    if (listen(ls, 4096) < 0)
+        die("listen");
+    socklen_t sl = sizeof(sa);
+    getsockname(ls, (struct sockaddr *)&sa, &sl);
+    printf("%u\n", ntohs(sa.sin_port));
+    fflush(stdout);
+    for (;;) {
+        int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+        if (c < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            die("accept");
+        }
+        int u = dial(uphost, upport);
+        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        setsockopt(u, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        struct relay_pair *p = calloc(1, sizeof(*p));
+        if (!p)
+            die("calloc");
+        pthread_mutex_init(&p->mu, NULL);
+        p->dir[0] = (struct relay_dir){.from = c, .to = u, .pair = p};
+        p->dir[1] = (struct relay_dir){.from = u, .to = c, .pair = p,
+                                       .delay_ns = delay_ms * 1000000L};
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pthread_t t;
+        for (int i = 0; i < 2; i++)
+            if (pthread_create(&t, &at, relay_copy, &p->dir[i]) != 0)
+                die("pthread_create");
+        pthread_attr_destroy(&at);
+    }
+}
+
 /* ---- clients ------------------------------------------------------------------------------ */
 
 static int bulk(const char *host, const char *port, unsigned long long bytes)
@@ -270,9 +384,12 @@ int main(int argc, char **argv)
         return rtt(argv[2], argv[3], atol(argv[4]));
     if (argc == 5 && !strcmp(argv[1], "idle") && atol(argv[4]) > 0)
         return idle(argv[2], argv[3], atol(argv[4]));
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "relay"))
+        return relay(argv[2], argv[3], argv[4], argc == 6 ? atol(argv[5]) : 0);
     fprintf(stderr, "usage: proxy-load sink|echo PORT\n"
                     "       proxy-load bulk HOST PORT BYTES\n"
                     "       proxy-load rtt HOST PORT N\n"
-                    "       proxy-load idle HOST PORT N\n");
+                    "       proxy-load idle HOST PORT N\n"
+                    "       proxy-load relay PORT UPHOST UPPORT [DELAY_MS]\n");
     return 2;
 }
