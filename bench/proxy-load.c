@@ -113,9 +113,10 @@ static void read_exactly(int fd, char *p, size_t n)
 
 /* ---- servers ------------------------------------------------------------------------------ */
 
-static int serve(const char *port, int echo)
+/* Listen on 127.0.0.1:PORT (0: ephemeral) and print the bound port for bench/proxy. */
+static int listen_loopback(const char *port, int type_flags)
 {
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | type_flags, 0);
     if (ls < 0)
         die("socket");
     int one = 1;
@@ -130,6 +131,13 @@ static int serve(const char *port, int echo)
     getsockname(ls, (struct sockaddr *)&sa, &sl);
     printf("%u\n", ntohs(sa.sin_port));
     fflush(stdout);
+    return ls;
+}
+
+static int serve(const char *port, int echo)
+{
+    int ls = listen_loopback(port, SOCK_NONBLOCK);
+    int one = 1;
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0)
@@ -239,21 +247,8 @@ out:
 static int relay(const char *port, const char *uphost, const char *upport, long delay_ms)
 {
     (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL); /* as faultline proxy's loop */
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (ls < 0)
-        die("socket");
+    int ls = listen_loopback(port, 0);
     int one = 1;
-    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-        die("bind");
-    if (listen(ls, 4096) < 0)
-        die("listen");
-    socklen_t sl = sizeof(sa);
-    getsockname(ls, (struct sockaddr *)&sa, &sl);
-    printf("%u\n", ntohs(sa.sin_port));
-    fflush(stdout);
     for (;;) {
         int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
         if (c < 0) {
