@@ -20,6 +20,7 @@
  * threads after the loop has ended.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <float.h>
@@ -56,6 +57,7 @@ struct api_resp {
     size_t len;
     bool request_id;         /* matched route: X-Toxiproxy-Request-Id */
     bool nosniff;            /* handler errors: X-Content-Type-Options: nosniff */
+    bool populate;           /* /populate: errors in its own shape (populate_error) */
 };
 
 struct api_req {
@@ -127,6 +129,8 @@ static json_t *json_text(const char *msg)
 /* The handlers' error shape: JSON body, text/plain type, trailing newline (spec §2.3). */
 static void resp_error(struct api_resp *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+static void populate_error(struct api_resp *r, int status, const char *msg, json_t *done);
+
 static void resp_error(struct api_resp *r, int status, const char *fmt, ...)
 {
     char msg[FL_ERR_MAX + 128];
@@ -134,6 +138,10 @@ static void resp_error(struct api_resp *r, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    if (r->populate) {
+        populate_error(r, status, msg, NULL);
+        return;
+    }
     json_t *o = json_object();
     json_object_set_new(o, "error", json_text(msg));
     json_object_set_new(o, "status", json_integer(status));
@@ -182,8 +190,204 @@ static const char *json_kind(const json_t *v)
     }
 }
 
+/* A byte as Go's encoding/json quotes it in a syntax error (its quoteChar): the byte is taken
+ * as the code point U+00XX and written as strconv.Quote would, between single quotes. */
+static void go_quote_char(unsigned char c, char *out, size_t cap)
+{
+    static const char esc[] = "\a\b\f\n\r\t\v";
+    static const char letter[] = "abfnrtv";
+    const char *e = c ? strchr(esc, c) : NULL;
+    if (c == '\'')
+        snprintf(out, cap, "'\\''");
+    else if (c == '\\')
+        snprintf(out, cap, "'\\\\'");
+    else if (e)
+        snprintf(out, cap, "'\\%c'", letter[e - esc]);
+    else if (c < 0x20 || c == 0x7f)
+        snprintf(out, cap, "'\\x%02x'", c);
+    else if (c < 0x80)
+        snprintf(out, cap, "'%c'", c);
+    else if (c < 0xa0 || c == 0xa0 || c == 0xad) /* not printable: C1 controls, NBSP, SHY */
+        snprintf(out, cap, "'\\u%04x'", c);
+    else
+        snprintf(out, cap, "'%c%c'", 0xc0 | (c >> 6), 0x80 | (c & 0x3f));
+}
+
+/* Go's syntax error for the first JSON value of s (what json.Decoder.Decode says): true with
+ * msg filled when the value is malformed, msg "unexpected EOF" when s ends inside it; false
+ * when the value is well-formed (jansson refused it for another reason). Iterative, so depth
+ * costs no stack. */
+static bool go_syntax_error(const char *s, size_t len, char *msg, size_t cap)
+{
+    char *stack = malloc(len + 1); /* '{' or '[' per open container */
+    if (!stack)
+        return false;
+    size_t depth = 0, i = 0;
+    const char *where = NULL;
+    char lit[48];
+    unsigned char bad = 0;
+    enum { VALUE, VALUE_OR_CLOSE, KEY, KEY_OR_CLOSE, COLON, AFTER } want = VALUE;
+    while (!where) {
+        while (i < len && memchr(" \t\r\n", s[i], 4))
+            i++;
+        if (i >= len)
+            goto eof;
+        unsigned char c = (unsigned char)s[i];
+        if (want == AFTER) {
+            if (!depth)
+                break; /* the first value is complete: the rest is never read */
+            bool obj = stack[depth - 1] == '{';
+            if (c == ',') {
+                want = obj ? KEY : VALUE;
+                i++;
+            } else if (c == (obj ? '}' : ']')) {
+                depth--;
+                i++;
+            } else {
+                bad = c;
+                where = obj ? "after object key:value pair" : "after array element";
+            }
+            continue;
+        }
+        if (want == COLON) {
+            if (c != ':') {
+                bad = c;
+                where = "after object key";
+            }
+            want = VALUE;
+            i++;
+            continue;
+        }
+        if ((want == VALUE_OR_CLOSE && c == ']') || (want == KEY_OR_CLOSE && c == '}')) {
+            depth--;
+            want = AFTER;
+            i++;
+            continue;
+        }
+        if ((want == KEY || want == KEY_OR_CLOSE) && c != '"') {
+            bad = c;
+            where = "looking for beginning of object key string";
+            continue;
+        }
+        bool key = want == KEY || want == KEY_OR_CLOSE;
+        if (c == '{' || c == '[') {
+            stack[depth++] = (char)c;
+            want = c == '{' ? KEY_OR_CLOSE : VALUE_OR_CLOSE;
+            i++;
+        } else if (c == '"') {
+            for (i++;; i++) {
+                if (i >= len)
+                    goto eof;
+                unsigned char d = (unsigned char)s[i];
+                if (d == '"')
+                    break;
+                if (d < 0x20) {
+                    bad = d;
+                    where = "in string literal";
+                    break;
+                }
+                if (d != '\\')
+                    continue;
+                if (++i >= len)
+                    goto eof;
+                d = (unsigned char)s[i];
+                if (d == 'u') {
+                    for (int h = 0; h < 4 && !where; h++) {
+                        if (++i >= len)
+                            goto eof;
+                        if (!isxdigit((unsigned char)s[i])) {
+                            bad = (unsigned char)s[i];
+                            where = "in \\u hexadecimal character escape";
+                        }
+                    }
+                } else if (!strchr("\"\\/bfnrt", d) || !d) {
+                    bad = d;
+                    where = "in string escape code";
+                }
+                if (where)
+                    break;
+            }
+            i++;
+            want = key ? COLON : AFTER;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            if (c == '-' && (++i >= len || !isdigit((unsigned char)s[i]))) {
+                if (i >= len)
+                    goto eof;
+                bad = (unsigned char)s[i];
+                where = "in numeric literal";
+                continue;
+            }
+            if (s[i] == '0')
+                i++;
+            else
+                while (i < len && isdigit((unsigned char)s[i]))
+                    i++;
+            if (i < len && s[i] == '.') {
+                if (++i >= len)
+                    goto eof;
+                if (!isdigit((unsigned char)s[i])) {
+                    bad = (unsigned char)s[i];
+                    where = "after decimal point in numeric literal";
+                    continue;
+                }
+                while (i < len && isdigit((unsigned char)s[i]))
+                    i++;
+            }
+            if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+                if (++i < len && (s[i] == '+' || s[i] == '-'))
+                    i++;
+                if (i >= len)
+                    goto eof;
+                if (!isdigit((unsigned char)s[i])) {
+                    bad = (unsigned char)s[i];
+                    where = "in exponent of numeric literal";
+                    continue;
+                }
+                while (i < len && isdigit((unsigned char)s[i]))
+                    i++;
+            }
+            /* a number ends only where something else starts: at the top level Go reads
+             * one more byte (or the end) to know it */
+            if (!depth && i >= len)
+                goto eof_number;
+            want = AFTER;
+        } else if (c == 't' || c == 'f' || c == 'n') {
+            const char *word = c == 't' ? "true" : c == 'f' ? "false" : "null";
+            for (size_t k = 1; word[k] && !where; k++) {
+                if (i + k >= len)
+                    goto eof;
+                if (s[i + k] != word[k]) {
+                    bad = (unsigned char)s[i + k];
+                    snprintf(lit, sizeof(lit), "in literal %s (expecting '%c')", word, word[k]);
+                    where = lit;
+                }
+            }
+            i += strlen(word);
+            want = AFTER;
+        } else {
+            bad = c;
+            where = "looking for beginning of value";
+        }
+    }
+    free(stack);
+    if (!where)
+        return false;
+    char q[16];
+    go_quote_char(bad, q, sizeof(q));
+    snprintf(msg, cap, "invalid character %s %s", q, where);
+    return true;
+eof_number:
+    free(stack);
+    return false;
+eof:
+    free(stack);
+    snprintf(msg, cap, "unexpected EOF");
+    return true;
+}
+
 /* Decode the first JSON value of a body. On failure, fill r with Go's wording where it is
- * known: an empty body is "EOF", a truncated one "unexpected EOF". */
+ * known: an empty body is "EOF", a truncated one "unexpected EOF", a syntax error as Go's
+ * decoder words it. */
 static json_t *decode_json(const char *body, size_t len, struct api_resp *r)
 {
     size_t i = 0;
@@ -196,11 +400,9 @@ static json_t *decode_json(const char *body, size_t len, struct api_resp *r)
     json_error_t e;
     json_t *v = json_loadb(body, len, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &e);
     if (!v) {
-        size_t end = len;
-        while (end > 0 && memchr(" \t\r\n", body[end - 1], 4))
-            end--;
-        if ((size_t)e.position >= end || strstr(e.text, "end of file"))
-            resp_error(r, 400, "bad request body: unexpected EOF");
+        char msg[128];
+        if (go_syntax_error(body, len, msg, sizeof(msg)))
+            resp_error(r, 400, "bad request body: %s", msg);
         else
             resp_error(r, 400, "bad request body: %s", e.text);
     }
@@ -474,6 +676,13 @@ static void populate(struct fl_server *srv, json_t *body, struct api_resp *r)
                 json_array_append_new(done, proxy_json(p));
                 continue;
             }
+            /* Replaced by a later element of this same array: Toxiproxy's reply shows the
+             * earlier element as the stopped proxy it now is. */
+            size_t k;
+            json_t *prev;
+            json_array_foreach(done, k, prev)
+                if (!strcmp(json_string_value(json_object_get(prev, "name")) ?: "", b->name))
+                    json_object_set_new(prev, "enabled", json_false());
             fl_proxy_delete(p);
         }
         int rc = fl_proxy_create(srv, b->name, listen, b->upstream, b->enabled != 0, &p, &err);
@@ -518,12 +727,15 @@ static void h_reset(struct fl_server *srv, struct api_resp *r)
 /* ---- toxics -------------------------------------------------------------------------------- */
 
 /* Decode the attributes of t's type from a (may be NULL) into t->attr, then check values. */
-static bool parse_attributes(json_t *a, struct fl_toxic *t, struct api_resp *r)
+static bool parse_attributes(json_t *a, struct fl_toxic *t, bool create, struct api_resp *r)
 {
     const struct fl_toxic_ops *ops = t->ops;
     if (a && !json_is_null(a) && !json_is_object(a)) {
+        /* Toxiproxy decodes a new toxic once with a placeholder type before it knows the
+         * real one, so a create names that placeholder. */
         resp_error(r, 400, "bad request body: json: cannot unmarshal %s into Go struct field "
-                   "ToxicWrapper.attributes of type toxics.%s", json_kind(a), ops->go_struct);
+                   "ToxicWrapper.attributes of type toxics.%s", json_kind(a),
+                   create ? "NoopToxic" : ops->go_struct);
         return false;
     }
     int64_t vals[FL_TOXIC_MAX_ATTRS];
@@ -650,7 +862,7 @@ static struct fl_toxic *toxic_from_json(struct fl_proxy *p, json_t *body, struct
     }
     for (int i = 0; i < ops->n_attrs; i++) /* extension toxics' defaults (toxic.h) */
         t->attr[i] = ops->attrs[i].def;
-    if (!parse_attributes(ci_get(body, "attributes"), t, r))
+    if (!parse_attributes(ci_get(body, "attributes"), t, true, r))
         goto fail;
     return t;
 fail:
@@ -700,8 +912,8 @@ static void h_toxic_update(struct fl_proxy *p, struct fl_toxic *t, const struct 
     /* A merge: omitted attributes and toxicity keep their values; name/type/stream ignored. */
     double toxicity = t->toxicity;
     struct fl_toxic tmp = *t;
-    if (!get_toxicity(body, &toxicity, r) || !parse_attributes(ci_get(body, "attributes"), &tmp,
-                                                                r))
+    if (!get_toxicity(body, &toxicity, r) ||
+        !parse_attributes(ci_get(body, "attributes"), &tmp, false, r))
         goto out;
     memcpy(t->attr, tmp.attr, sizeof(t->attr));
     t->toxicity = toxicity;
@@ -1027,6 +1239,7 @@ static void api_execute(struct fl_api *api, struct api_req *q)
     enum route rt = route_of(api, q->path, seg);
     if (rt == R_NONE) {
         resp_set(r, 404, "text/plain; charset=utf-8", strdup("404 page not found\n"), 19);
+        r->nosniff = true; /* Go's http.NotFound */
         return;
     }
     if (!method_allowed(rt, q->method)) {
@@ -1036,6 +1249,7 @@ static void api_execute(struct fl_api *api, struct api_req *q)
     r->request_id = true;
     if (q->ua && !strncmp(q->ua, "Mozilla/", 8)) {
         resp_set(r, 403, "text/plain; charset=utf-8", strdup("User agent not allowed\n"), 23);
+        r->nosniff = true; /* Go's http.Error */
         return;
     }
     if (q->too_big) {
@@ -1052,6 +1266,7 @@ static void api_execute(struct fl_api *api, struct api_req *q)
             h_proxies_create(srv, q, r);
         return;
     case R_POPULATE: {
+        r->populate = true;
         json_t *body = decode_body(q, r);
         if (body)
             populate(srv, body, r);
@@ -1436,7 +1651,7 @@ int fl_api_load_config(struct fl_server *srv, const char *path, struct fl_err *e
 int fl_api_check_body(enum fl_api_body kind, const char *data, size_t len, char **reply,
                       size_t *reply_len)
 {
-    struct api_resp r = {0};
+    struct api_resp r = {.populate = kind == FL_API_POPULATE};
     json_t *body = decode_json(data, len, &r);
     if (body) {
         struct proxy_body b;
@@ -1469,7 +1684,7 @@ int fl_api_check_body(enum fl_api_body kind, const char *data, size_t len, char 
                 resp_error(&r, 400, "bad request body: json: cannot unmarshal %s into Go value "
                            "of type toxics.ToxicWrapper", json_kind(body));
             else if (t.ops && get_toxicity(body, &toxicity, &r) &&
-                     parse_attributes(ci_get(body, "attributes"), &t, &r)) {
+                     parse_attributes(ci_get(body, "attributes"), &t, false, &r)) {
                 t.toxicity = toxicity;
                 resp_json(&r, 200, toxic_json(&t));
             }

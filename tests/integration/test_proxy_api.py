@@ -27,6 +27,16 @@ def is_error(status, resp, payload, code, msg):
     return True
 
 
+def is_populate_error(status, resp, payload, code, msg):
+    # /populate's own error shape (spec 6.9): JSON, no newline, a "proxies" key, no nosniff.
+    assert status == code, (status, payload)
+    assert resp.getheader("Content-Type") == "application/json"
+    assert resp.getheader("X-Content-Type-Options") is None
+    assert payload == json.dumps({"error": msg, "status": code, "proxies": None},
+                                 separators=(",", ":")).encode()
+    return True
+
+
 def test_startup_prints_address_and_seed_and_sigterm_exits_0(faultline, env):
     p = Proxy(faultline, env=env)
     assert p.seed_line.strip() == "faultline proxy: seed 42"
@@ -145,6 +155,7 @@ def test_router_404_405_and_browser_block(proxy, upstream):
         status, r, body = proxy.api("GET", path)
         assert (status, body) == (404, b"404 page not found\n"), path
         assert r.getheader("Content-Type") == "text/plain; charset=utf-8"
+        assert r.getheader("X-Content-Type-Options") == "nosniff"  # Go's http.Error
         assert r.getheader("X-Toxiproxy-Request-Id") is None
     for method, path in (("PUT", "/proxies"), ("HEAD", "/version"), ("OPTIONS", "/proxies"),
                          ("DELETE", "/reset"), ("POST", "/version"), ("GET", "/populate")):
@@ -155,6 +166,7 @@ def test_router_404_405_and_browser_block(proxy, upstream):
     status, r, body = proxy.api("GET", "/proxies", headers={"User-Agent": "Mozilla/5.0 (X11)"})
     assert (status, body) == (403, b"User agent not allowed\n")
     assert r.getheader("Content-Type") == "text/plain; charset=utf-8"
+    assert r.getheader("X-Content-Type-Options") == "nosniff"
     status, _, _ = proxy.api("GET", "/nope", headers={"User-Agent": "Mozilla/5.0"})
     assert status == 404
     status, _, _ = proxy.api("GET", "/proxies", headers={"User-Agent": ""})
@@ -241,9 +253,13 @@ def test_toxic_create_errors_and_order(proxy, upstream):
         assert status == 400, body
         assert json.loads(body)["error"].startswith("bad request body: ")
         assert needle in json.loads(body)["error"]
-    status, _, body = proxy.api("POST", "/proxies/p/toxics", {"type": "latency",
-                                                              "attributes": 5})
-    assert status == 400 and "attributes" in json.loads(body)["error"]
+    # Toxiproxy decodes a new toxic with a placeholder type first: that is the type named.
+    assert is_error(*proxy.api("POST", "/proxies/p/toxics", {"type": "latency", "attributes": 5}),
+                    400, "bad request body: json: cannot unmarshal number into Go struct field "
+                         "ToxicWrapper.attributes of type toxics.NoopToxic")
+    status, _, body = proxy.api("POST", "/proxies/p/toxics/lat", {"attributes": [1]})
+    assert status == 400
+    assert json.loads(body)["error"].endswith("attributes of type toxics.LatencyToxic")
     status, _, body = proxy.api("POST", "/proxies/p/toxics", {"type": "latency",
                                                               "toxicity": "1"})
     assert status == 400 and "toxicity" in json.loads(body)["error"]
@@ -322,16 +338,22 @@ def test_populate(proxy, upstream):
     status, r, body = proxy.api("POST", "/populate", [])
     assert (status, body) == (201, b'{"proxies":null}')
     assert r.getheader("Content-Type") == "application/json"
-    assert is_error(*proxy.api("POST", "/populate", {"name": "x"}), 400,
-                    'bad request body: json: cannot unmarshal object into Go value of type '
-                    '[]struct { toxiproxy.Proxy; Enabled *bool "json:\\"enabled\\"" }')
+    assert is_populate_error(*proxy.api("POST", "/populate", {"name": "x"}), 400,
+                             'bad request body: json: cannot unmarshal object into Go value of '
+                             'type []struct { toxiproxy.Proxy; Enabled *bool '
+                             '"json:\\"enabled\\"" }')
+    assert is_populate_error(*proxy.api("POST", "/populate", raw=""), 400,
+                             "bad request body: EOF")
+    assert is_populate_error(*proxy.api("POST", "/populate", raw="[{bad"), 400,
+                             "bad request body: invalid character 'b' looking for beginning "
+                             "of object key string")
     # Validation happens before anything is created.
-    assert is_error(*proxy.api("POST", "/populate",
-                               [{"name": "a", "upstream": upstream.addr},
-                                {"upstream": upstream.addr}]),
-                    400, "missing required field: name at proxy 2")
-    assert is_error(*proxy.api("POST", "/populate", [{"name": "a"}]), 400,
-                    "missing required field: upstream at proxy 1")
+    assert is_populate_error(*proxy.api("POST", "/populate",
+                                        [{"name": "a", "upstream": upstream.addr},
+                                         {"upstream": upstream.addr}]),
+                             400, "missing required field: name at proxy 2")
+    assert is_populate_error(*proxy.api("POST", "/populate", [{"name": "a"}]), 400,
+                             "missing required field: upstream at proxy 1")
     assert proxy.json("GET", "/proxies", expect=200) == {}
     body = [{"name": "a", "upstream": upstream.addr, "listen": "127.0.0.1:0"},
             {"name": "b", "upstream": upstream.addr, "listen": "127.0.0.1:0", "enabled": False}]
@@ -360,6 +382,40 @@ def test_populate(proxy, upstream):
     assert "missing port in address" in err["error"]
     assert [p["name"] for p in err["proxies"]] == ["c"]
     assert sorted(proxy.json("GET", "/proxies", expect=200)) == ["a", "b", "c"]
+
+
+def test_populate_same_name_twice_shows_the_replaced_one_stopped(proxy, upstream):
+    out = proxy.json("POST", "/populate", [
+        {"name": "q", "upstream": upstream.addr, "listen": "127.0.0.1:0"},
+        {"name": "q", "upstream": "127.0.0.1:1", "listen": "127.0.0.1:0"}], expect=201)
+    assert [(p["name"], p["upstream"], p["enabled"]) for p in out["proxies"]] == \
+        [("q", upstream.addr, False), ("q", "127.0.0.1:1", True)]
+    assert proxy.json("GET", "/proxies/q", expect=200)["upstream"] == "127.0.0.1:1"
+
+
+# Go's encoding/json wording for malformed bodies (what Toxiproxy answers, checked against a
+# Toxiproxy server): status 400 in every case, the message after "bad request body: ".
+@pytest.mark.parametrize("raw,msg", [
+    ("{bad", "invalid character 'b' looking for beginning of object key string"),
+    ("hello", "invalid character 'h' looking for beginning of value"),
+    ('{"name":"x",}', "invalid character '}' looking for beginning of object key string"),
+    ('{"name" "x"}', "invalid character '\"' after object key"),
+    ('{"a":1 "b":2}', "invalid character '\"' after object key:value pair"),
+    ("[1 2]", "invalid character '2' after array element"),
+    ('{"a":"\\q"}', "invalid character 'q' in string escape code"),
+    ('{"a":"\\u12g4"}', "invalid character 'g' in \\u hexadecimal character escape"),
+    ('{"a":"x\ny"}', "invalid character '\\n' in string literal"),
+    ('{"a":-x}', "invalid character 'x' in numeric literal"),
+    ('{"a":1.}', "invalid character '}' after decimal point in numeric literal"),
+    ('{"a":1ex}', "invalid character 'x' in exponent of numeric literal"),
+    ('{"a":nulx}', "invalid character 'x' in literal null (expecting 'l')"),
+    ("{'a':1}", "invalid character '\\'' looking for beginning of object key string"),
+    ('{"name":"x"', "unexpected EOF"),
+    ("[1,", "unexpected EOF"),
+    ("-", "unexpected EOF"),
+])
+def test_go_syntax_error_messages(proxy, raw, msg):
+    assert is_error(*proxy.api("POST", "/proxies", raw=raw), 400, "bad request body: " + msg)
 
 
 def test_reset_enables_and_clears_toxics(proxy, upstream):
