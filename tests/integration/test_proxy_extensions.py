@@ -64,11 +64,13 @@ def test_http_status_defaults_shown(proxy, http_server):
     assert t["attributes"] == {"status": 503, "rate": 100, "retry_after": 0}
 
 
-def pipeline_statuses(proxy, http_server, n=200):
+def pipeline_statuses(proxy, http_server, n=200, stream="upstream"):
     """Pipeline n requests (plain, Content-Length and chunked bodies, some HEAD) in one write
-    and check every response is the right one, in order. Returns the status sequence."""
+    and check every response is the right one, in order. Returns the status sequence.
+    Upstream the chosen requests never reach the server; downstream they all do and the
+    chosen responses are replaced."""
     addr = proxy.create("p", http_server.addr)
-    proxy.toxic("p", type="http_status", stream="upstream", attributes={"rate": 50})
+    proxy.toxic("p", type="http_status", stream=stream, attributes={"rate": 50})
     c = HttpClient(addr, timeout=20)
     data = b""
     kinds = []
@@ -99,7 +101,10 @@ def pipeline_statuses(proxy, http_server, n=200):
             assert status == 503, status
             assert body == (b"" if kinds[i] == 3 else b"faultline http_status 503\n")
     c.close()
-    assert http_server.log == forwarded
+    if stream == "upstream":
+        assert http_server.log == forwarded
+    else:
+        assert http_server.log == ["/r%d" % i for i in range(n)]
     return statuses
 
 
@@ -114,6 +119,38 @@ def test_http_status_rate_pipelined_in_order_and_replays(faultline, env, http_se
         http_server.log.clear()
     assert 60 <= runs[0].count(503) <= 140, runs[0].count(503)
     assert runs[0] == runs[1]
+
+
+def test_http_status_downstream_replaces_responses_in_order_and_replays(faultline, env,
+                                                                         http_server):
+    runs = []
+    for _ in range(2):
+        p = seeded(faultline, env, 7)
+        try:
+            runs.append(pipeline_statuses(p, http_server, stream="downstream"))
+        finally:
+            assert p.stop() == 0
+        http_server.log.clear()
+    assert 60 <= runs[0].count(503) <= 140, runs[0].count(503)
+    assert runs[0] == runs[1]
+
+
+def test_http_status_without_a_stream_replaces_responses(proxy, http_server):
+    # Toxiproxy's default stream is downstream: a toxic added without one must still bite.
+    addr = proxy.create("p", http_server.addr)
+    t = proxy.toxic("p", type="http_status", attributes={"status": 502})
+    assert t["stream"] == "downstream"
+    c = HttpClient(addr)
+    for i in range(3):
+        status, headers, body = c.request("GET", "/d%d" % i)
+        assert (status, body) == (502, b"faultline http_status 502\n")
+    status, _, body = c.request("HEAD", "/h")
+    assert (status, body) == (502, b"")
+    proxy.api("DELETE", "/proxies/p/toxics/http_status_downstream")
+    status, _, body = c.request("GET", "/after")
+    assert (status, body) == (200, b"ok /after 0")
+    c.close()
+    assert http_server.log == ["/d0", "/d1", "/d2", "/h", "/after"]
 
 
 def test_http_status_waits_for_earlier_responses(proxy):

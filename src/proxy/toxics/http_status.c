@@ -15,12 +15,19 @@
  * the client's input is held in the stage, still charged to the link, so backpressure stops
  * reading. If the server closes or its responses cannot be framed, the wait ends there. Input
  * that is not HTTP/1.x is passed through untouched from the point where framing failed.
- * On the downstream stream the toxic does nothing: no requests flow there.
+ *
+ * On the downstream stream (Toxiproxy's default, so what a toxic added without a stream gets)
+ * the requests reach the server, and `rate` percent of its responses are replaced on their
+ * way back: the response is dropped whole and the injected one takes its place, in order.
+ * That is a gateway failing after the backend did the work. An interim response (1xx) that
+ * is chosen takes the final one after it along. The requests the upstream link writes are
+ * framed only to know which responses answer a HEAD (no body).
  */
 #include "toxic.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "http.h"
 
@@ -33,7 +40,9 @@ static const struct fl_toxic_attr http_status_attrs[] = {
 struct http_status {
     struct fl_http req, resp;
     struct fl_http_fifo heads;  /* forwarded requests not yet answered: HEAD or not */
-    bool synth;                 /* the request at hand is answered here */
+    bool synth;                 /* the request at hand is answered here (downstream: the
+                                 * response at hand is being replaced) */
+    struct fl_link *link;       /* downstream: the link of the response being replaced */
     int pending;                /* a reply waits for earlier responses (2: to a HEAD, no
                                  * body); meanwhile input is held */
     bool req_broken, resp_broken;
@@ -60,19 +69,43 @@ static const char *reason(int64_t status)
     }
 }
 
-static void reply(struct fl_stage *st, struct http_status *s, bool head)
+/* The injected response, into msg (512 bytes); returns its length. */
+static size_t reply_text(const struct fl_stage *st, bool head, char *msg)
 {
-    char body[64], msg[512], retry[48] = "";
+    char body[64], retry[48] = "";
     int blen = snprintf(body, sizeof(body), "faultline http_status %lld\n",
                         (long long)st->attr[0]);
     if (st->attr[2] > 0)
         snprintf(retry, sizeof(retry), "Retry-After: %lld\r\n", (long long)st->attr[2]);
-    int n = snprintf(msg, sizeof(msg),
+    int n = snprintf(msg, 512,
                      "HTTP/1.1 %lld %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
                      "%s\r\n%s",
                      (long long)st->attr[0], reason(st->attr[0]), blen, retry, head ? "" : body);
-    (void)s;
-    fl_stage_inject(st, msg, (size_t)n);
+    return (size_t)n;
+}
+
+/* Upstream: the reply goes to the client behind everything already written to it. */
+static void reply(struct fl_stage *st, bool head)
+{
+    char msg[512];
+    fl_stage_inject(st, msg, reply_text(st, head, msg));
+}
+
+/* Downstream: the reply goes out through this stage, where the replaced response was. */
+static bool reply_in_stream(struct fl_stage *st, const struct fl_item *it, bool head)
+{
+    char msg[512];
+    size_t n = reply_text(st, head, msg);
+    struct fl_item *r = fl_item_new(it->link, FL_ITEM_DATA, n);
+    if (!r) {
+        fl_stage_abort(st, false);
+        return false;
+    }
+    memcpy(r->data, msg, n);
+    r->len = n;
+    r->ts_ns = it->ts_ns;
+    fl_stage_queue(st, r, 0);
+    return true;
 }
 
 static void hold_front(struct http_status *s, struct fl_item *it, size_t off)
@@ -131,7 +164,7 @@ static void process(struct fl_stage *st, struct http_status *s, struct fl_item *
             s->synth = false;
             start = off;
             if (s->answered >= s->forwarded || s->resp_broken) {
-                reply(st, s, s->req.is_head);
+                reply(st, s->req.is_head);
                 continue;
             }
             /* Earlier responses are still due: owe the reply, hold what follows. */
@@ -165,7 +198,7 @@ static struct http_status *state(struct fl_stage *st)
 /* The owed reply can go now: write it, then run the held input until it owes again. */
 static void resume(struct fl_stage *st, struct http_status *s)
 {
-    reply(st, s, s->pending == 2);
+    reply(st, s->pending == 2);
     s->pending = 0;
     while (!s->pending && s->hold_head && !st->dead) {
         struct fl_item *it = s->hold_head;
@@ -182,16 +215,66 @@ static void resume(struct fl_stage *st, struct http_status *s)
     }
 }
 
-static void http_status_data(struct fl_stage *st, struct fl_item *it)
+/* Downstream: run the server's bytes through the response framing; forward them, or drop a
+ * chosen response and put the injected one in its place. */
+static void replace_responses(struct fl_stage *st, struct http_status *s, struct fl_item *it)
 {
-    if (!fl_stage_upstream(st)) {
-        fl_stage_queue(st, it, 0); /* requests only flow upstream: nothing to answer here */
+    size_t off = 0, start = 0; /* start: first byte not yet forwarded or dropped */
+    bool cut = false;          /* it is not forwarded as it is */
+    while (!s->resp_broken) {
+        enum fl_http_ev ev;
+        size_t n = fl_http_feed(&s->resp, it->data + off, it->len - off, &ev);
+        if (s->synth && n) {
+            if (!fl_http_queue_slice(st, it, start, off, 0))
+                goto done;
+            start = off + n; /* part of a replaced response: dropped */
+            cut = true;
+        }
+        off += n;
+        if (ev == FL_HTTP_MORE)
+            break;
+        if (ev == FL_HTTP_ERROR) {
+            s->resp_broken = true; /* not HTTP: the rest passes through */
+            s->synth = false;
+            break;
+        }
+        if (ev == FL_HTTP_BEGIN) {
+            bool head = fl_http_fifo_peek(&s->heads);
+            s->resp.head_req = head;
+            if (!s->synth && fl_stage_below(st, 100) < (uint64_t)st->attr[1]) {
+                if (!fl_http_queue_slice(st, it, start, off, 0) ||
+                    !reply_in_stream(st, it, head))
+                    goto done;
+                s->synth = true;
+                s->link = it->link;
+                start = off;
+                cut = true;
+            }
+        } else if (ev == FL_HTTP_END && fl_http_final(&s->resp)) {
+            fl_http_fifo_pop(&s->heads);
+            s->synth = false;
+        }
+    }
+    if (!cut) {
+        fl_stage_queue(st, it, 0);
         return;
     }
+    if (!s->synth)
+        fl_http_queue_slice(st, it, start, it->len, 0);
+done:
+    fl_item_free(it);
+}
+
+static void http_status_data(struct fl_stage *st, struct fl_item *it)
+{
     struct http_status *s = state(st);
     if (!s) {
         fl_item_free(it);
         fl_stage_abort(st, false);
+        return;
+    }
+    if (!fl_stage_upstream(st)) {
+        replace_responses(st, s, it);
         return;
     }
     if (s->pending || s->hold_head)
@@ -209,14 +292,32 @@ static void http_status_eof(struct fl_stage *st, struct fl_item *it)
         fl_stage_queue(st, it, 0);
 }
 
-/* A response chunk (or the server's EOF) went to the client: count final responses. */
+/* Downstream: a request chunk went to the server. Note which requests are HEAD. */
+static void note_requests(struct http_status *s, const struct fl_item *it)
+{
+    for (size_t off = 0; it->kind == FL_ITEM_DATA && !s->req_broken;) {
+        enum fl_http_ev ev;
+        off += fl_http_feed(&s->req, it->data + off, it->len - off, &ev);
+        if (ev == FL_HTTP_MORE)
+            break;
+        if (ev == FL_HTTP_ERROR)
+            s->req_broken = true;
+        else if (ev == FL_HTTP_HEAD_DONE && !fl_http_fifo_push(&s->heads, s->req.is_head))
+            s->req_broken = true; /* out of memory: every response taken as having a body */
+    }
+}
+
+/* Upstream: a response chunk (or the server's EOF) went to the client: count final
+ * responses. Downstream: a request chunk went to the server. */
 static void http_status_peer(struct fl_stage *st, const struct fl_item *it)
 {
-    if (!fl_stage_upstream(st))
-        return;
     struct http_status *s = state(st);
     if (!s)
         return;
+    if (!fl_stage_upstream(st)) {
+        note_requests(s, it);
+        return;
+    }
     if (it->kind != FL_ITEM_DATA) {
         s->resp_broken = true; /* nothing more will be answered */
     } else {
@@ -257,6 +358,12 @@ static void http_status_retire(struct fl_stage *st)
         fl_item_free(it);
     }
     s->hold_tail = NULL;
+    if (!s->pending && s->synth && s->link) {
+        /* Downstream, in the middle of a replaced response: its rest must not follow the
+         * injected reply, so the connection ends there, as above. */
+        s->pending = 1;
+        link = s->link;
+    }
     if (s->pending && link) {
         struct fl_item *close = fl_item_new(link, FL_ITEM_CLOSE, 0);
         if (close)
