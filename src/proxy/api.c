@@ -49,6 +49,7 @@
 #define API_COMPAT_VERSION "2.12.0"
 #define API_BODY_MAX (1024 * 1024)
 #define API_CONN_LIMIT 64
+#define FL_BIG_LITERAL_MAX 64 /* longest big integer quoted back as written */
 
 struct api_resp {
     int status;
@@ -58,6 +59,14 @@ struct api_resp {
     bool request_id;         /* matched route: X-Toxiproxy-Request-Id */
     bool nosniff;            /* handler errors: X-Content-Type-Options: nosniff */
     bool populate;           /* /populate: errors in its own shape (populate_error) */
+    char *location;          /* malloc'd Location header (301 to the clean path), or NULL */
+    /* Integer literals too big for int64 in the body, read as reals (widen_big_integers):
+     * Go quotes them as written when it refuses them. */
+    struct {
+        double value;
+        char text[FL_BIG_LITERAL_MAX + 1];
+    } big[4];
+    int n_big;
 };
 
 struct api_req {
@@ -228,14 +237,14 @@ static bool go_syntax_error(const char *s, size_t len, char *msg, size_t cap)
     unsigned char bad = 0;
     enum { VALUE, VALUE_OR_CLOSE, KEY, KEY_OR_CLOSE, COLON, AFTER } want = VALUE;
     while (!where) {
+        if (want == AFTER && !depth)
+            break; /* the first value is complete: the rest is never read */
         while (i < len && memchr(" \t\r\n", s[i], 4))
             i++;
         if (i >= len)
             goto eof;
         unsigned char c = (unsigned char)s[i];
         if (want == AFTER) {
-            if (!depth)
-                break; /* the first value is complete: the rest is never read */
             bool obj = stack[depth - 1] == '{';
             if (c == ',') {
                 want = obj ? KEY : VALUE;
@@ -385,6 +394,86 @@ eof:
     return true;
 }
 
+/* A number as Go's messages quote it: a big integer as written, otherwise shortest form. */
+static const char *number_text(const struct api_resp *r, const json_t *v, char *buf)
+{
+    double d = json_number_value(v);
+    for (int i = 0; json_is_real(v) && i < r->n_big; i++)
+        if (r->big[i].value == d)
+            return r->big[i].text;
+    snprintf(buf, FL_BIG_LITERAL_MAX + 8, "%g", d);
+    return buf;
+}
+
+/* jansson refuses integers beyond int64 outright, where Go reads them as numbers (a float
+ * field takes them; an integer field refuses them by name). A copy of the body with each
+ * such literal made a real (".0" appended, outside strings), its text kept in r; NULL when
+ * there is none. */
+static char *widen_big_integers(const char *s, size_t len, size_t *out_len, struct api_resp *r)
+{
+    char *out = NULL;
+    size_t w = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len;) {
+        char c = s[i];
+        if (in_str || c == '"' || !(c == '-' || isdigit((unsigned char)c))) {
+            if (in_str && c == '\\' && i + 1 < len) {
+                if (out) {
+                    out[w++] = c;
+                    out[w++] = s[i + 1];
+                }
+                i += 2;
+                continue;
+            }
+            if (c == '"')
+                in_str = !in_str;
+            if (out)
+                out[w++] = c;
+            i++;
+            continue;
+        }
+        size_t j = i + (c == '-');
+        while (j < len && isdigit((unsigned char)s[j]))
+            j++;
+        bool integer = j > i + (c == '-') && (j == len || !strchr(".eE", s[j]));
+        bool big = false;
+        if (integer) {
+            char lit[32];
+            size_t n = j - i < sizeof(lit) - 1 ? j - i : sizeof(lit) - 1;
+            memcpy(lit, s + i, n);
+            lit[n] = '\0';
+            errno = 0;
+            (void)strtoll(lit, NULL, 10);
+            big = errno == ERANGE || j - i >= sizeof(lit) - 1;
+        }
+        if (big && !out) {
+            out = malloc(3 * len + 1); /* room for ".0" after every literal */
+            if (!out)
+                return NULL;
+            memcpy(out, s, i);
+            w = i;
+        }
+        if (out) {
+            memcpy(out + w, s + i, j - i);
+            w += j - i;
+            if (big) {
+                out[w++] = '.';
+                out[w++] = '0';
+                if (r->n_big < 4 && j - i <= FL_BIG_LITERAL_MAX) {
+                    memcpy(r->big[r->n_big].text, s + i, j - i);
+                    r->big[r->n_big].text[j - i] = '\0';
+                    r->big[r->n_big].value = strtod(r->big[r->n_big].text, NULL);
+                    r->n_big++;
+                }
+            }
+        }
+        i = j;
+    }
+    if (out)
+        *out_len = w;
+    return out;
+}
+
 /* Decode the first JSON value of a body. On failure, fill r with Go's wording where it is
  * known: an empty body is "EOF", a truncated one "unexpected EOF", a syntax error as Go's
  * decoder words it. */
@@ -399,6 +488,13 @@ static json_t *decode_json(const char *body, size_t len, struct api_resp *r)
     }
     json_error_t e;
     json_t *v = json_loadb(body, len, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &e);
+    if (!v && strstr(e.text, "too big") && strstr(e.text, "integer")) {
+        size_t wlen = 0;
+        char *wide = widen_big_integers(body, len, &wlen, r);
+        if (wide)
+            v = json_loadb(wide, wlen, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &e);
+        free(wide);
+    }
     if (!v) {
         char msg[128];
         if (go_syntax_error(body, len, msg, sizeof(msg)))
@@ -726,6 +822,15 @@ static void h_reset(struct fl_server *srv, struct api_resp *r)
 
 /* ---- toxics -------------------------------------------------------------------------------- */
 
+/* An update body that is not an object: Go names the anonymous struct it decodes into. */
+#define TOXIC_UPDATE_NOT_OBJECT                                                                  \
+    "bad request body: json: cannot unmarshal %s into Go value of type struct { Attributes "    \
+    "interface {} \"json:\\\"attributes\\\"\"; Toxicity float32 \"json:\\\"toxicity\\\"\" }"
+
+/* The Go struct a toxic body is decoded into: a create decodes a ToxicWrapper, an update an
+ * anonymous struct (so Go's messages say "field .toxicity"). */
+static const char *toxic_owner(bool create) { return create ? "ToxicWrapper" : ""; }
+
 /* Decode the attributes of t's type from a (may be NULL) into t->attr, then check values. */
 static bool parse_attributes(json_t *a, struct fl_toxic *t, bool create, struct api_resp *r)
 {
@@ -734,10 +839,11 @@ static bool parse_attributes(json_t *a, struct fl_toxic *t, bool create, struct 
         /* Toxiproxy decodes a new toxic once with a placeholder type before it knows the
          * real one, so a create names that placeholder. */
         resp_error(r, 400, "bad request body: json: cannot unmarshal %s into Go struct field "
-                   "ToxicWrapper.attributes of type toxics.%s", json_kind(a),
+                   "%s.attributes of type toxics.%s", json_kind(a), toxic_owner(create),
                    create ? "NoopToxic" : ops->go_struct);
         return false;
     }
+    const char *go_int = ops->go_int ? ops->go_int : "int64";
     int64_t vals[FL_TOXIC_MAX_ATTRS];
     memcpy(vals, t->attr, sizeof(vals));
     for (int i = 0; a && json_is_object(a) && i < ops->n_attrs; i++) {
@@ -748,14 +854,15 @@ static bool parse_attributes(json_t *a, struct fl_toxic *t, bool create, struct 
             vals[i] = json_integer_value(v);
             continue;
         }
+        char num[FL_BIG_LITERAL_MAX + 8];
         if (json_is_real(v))
-            resp_error(r, 400, "bad request body: json: cannot unmarshal number %g into Go "
-                       "struct field %s.attributes.%s of type int64", json_real_value(v),
-                       ops->go_struct, ops->attrs[i].name);
+            resp_error(r, 400, "bad request body: json: cannot unmarshal number %s into Go "
+                       "struct field %s.attributes.%s of type %s", number_text(r, v, num),
+                       ops->go_struct, ops->attrs[i].name, go_int);
         else
             resp_error(r, 400, "bad request body: json: cannot unmarshal %s into Go struct "
-                       "field %s.attributes.%s of type int64", json_kind(v), ops->go_struct,
-                       ops->attrs[i].name);
+                       "field %s.attributes.%s of type %s", json_kind(v), ops->go_struct,
+                       ops->attrs[i].name, go_int);
         return false;
     }
     /* Values the reference crashes or hangs on are refused here, naming the attribute. */
@@ -779,22 +886,24 @@ static bool parse_attributes(json_t *a, struct fl_toxic *t, bool create, struct 
     return true;
 }
 
-static bool get_toxicity(json_t *o, double *out, struct api_resp *r)
+static bool get_toxicity(json_t *o, double *out, bool create, struct api_resp *r)
 {
     json_t *v = ci_get(o, "toxicity");
     if (!v || json_is_null(v))
         return true;
     if (!json_is_number(v)) {
         resp_error(r, 400, "bad request body: json: cannot unmarshal %s into Go struct field "
-                   "ToxicWrapper.toxicity of type float32", json_kind(v));
+                   "%s.toxicity of type float32", json_kind(v), toxic_owner(create));
         return false;
     }
     double d = json_number_value(v);
     /* Go refuses a number a float32 cannot hold; converting it in C would be undefined (a
      * fuzz-api finding: toxicity 7.7e52 became inf and broke the integer check on output). */
     if (!(d >= -FLT_MAX && d <= FLT_MAX)) {
-        resp_error(r, 400, "bad request body: json: cannot unmarshal number %g into Go struct "
-                   "field ToxicWrapper.toxicity of type float32", d);
+        char num[FL_BIG_LITERAL_MAX + 8];
+        resp_error(r, 400, "bad request body: json: cannot unmarshal number %s into Go struct "
+                   "field %s.toxicity of type float32", number_text(r, v, num),
+                   toxic_owner(create));
         return false;
     }
     *out = (float)d;
@@ -817,7 +926,7 @@ static struct fl_toxic *toxic_from_json(struct fl_proxy *p, json_t *body, struct
     if (!get_string(body, "name", "ToxicWrapper", &name, r) ||
         !get_string(body, "type", "ToxicWrapper", &type, r) ||
         !get_string(body, "stream", "ToxicWrapper", &stream, r) ||
-        !get_toxicity(body, &toxicity, r))
+        !get_toxicity(body, &toxicity, true, r))
         return NULL;
     if (!stream)
         stream = "downstream";
@@ -905,14 +1014,13 @@ static void h_toxic_update(struct fl_proxy *p, struct fl_toxic *t, const struct 
     if (!body)
         return;
     if (!json_is_object(body)) {
-        resp_error(r, 400, "bad request body: json: cannot unmarshal %s into Go value of type "
-                   "toxics.ToxicWrapper", json_kind(body));
+        resp_error(r, 400, TOXIC_UPDATE_NOT_OBJECT, json_kind(body));
         goto out;
     }
     /* A merge: omitted attributes and toxicity keep their values; name/type/stream ignored. */
     double toxicity = t->toxicity;
     struct fl_toxic tmp = *t;
-    if (!get_toxicity(body, &toxicity, r) ||
+    if (!get_toxicity(body, &toxicity, false, r) ||
         !parse_attributes(ci_get(body, "attributes"), &tmp, false, r))
         goto out;
     memcpy(t->attr, tmp.attr, sizeof(t->attr));
@@ -1230,11 +1338,99 @@ static bool method_allowed(enum route rt, const char *m)
     }
 }
 
+/* The path as Go's ServeMux cleans it (path.Clean: no empty, "." or ".." segments, ".." above
+ * the root dropped; a trailing slash kept), into a malloc'd string. */
+static char *clean_path(const char *p)
+{
+    size_t len = strlen(p);
+    char *out = malloc(len + 3);
+    size_t *slash = malloc((len + 1) * sizeof(*slash)); /* where each kept segment's '/' is */
+    if (!out || !slash) {
+        free(out);
+        free(slash);
+        return NULL;
+    }
+    size_t w = 0, depth = 0;
+    for (const char *s = p; *s;) {
+        while (*s == '/')
+            s++;
+        const char *e = strchrnul(s, '/');
+        size_t n = (size_t)(e - s);
+        if (n == 2 && s[0] == '.' && s[1] == '.') {
+            if (depth)
+                w = slash[--depth];
+        } else if (n && !(n == 1 && s[0] == '.')) {
+            slash[depth++] = w;
+            out[w++] = '/';
+            memcpy(out + w, s, n);
+            w += n;
+        }
+        s = e;
+    }
+    if (w == 0)
+        out[w++] = '/';
+    else if (len && p[len - 1] == '/')
+        out[w++] = '/';
+    out[w] = '\0';
+    free(slash);
+    return out;
+}
+
+/* A path that is not clean (//, /./, /../): 301 to the clean one, as Go's ServeMux answers
+ * before Toxiproxy's router sees the request (a client whose base URL ends in "/" sends
+ * //proxies). The query string is not carried over. */
+static bool redirect_unclean(struct api_req *q, struct api_resp *r)
+{
+    char *clean = clean_path(q->path);
+    if (!clean || !strcmp(clean, q->path)) {
+        free(clean);
+        return false;
+    }
+    /* Location: the path escaped as Go's URL.EscapedPath does */
+    static const char keep[] = "-_.~$&+,/:;=@";
+    char *loc = malloc(strlen(clean) * 3 + 1), *w = loc;
+    if (!loc) {
+        free(clean);
+        return false;
+    }
+    for (const unsigned char *c = (const unsigned char *)clean; *c; c++) {
+        if (isalnum(*c) || strchr(keep, *c))
+            *w++ = (char)*c;
+        else
+            w += sprintf(w, "%%%02X", *c);
+    }
+    *w = '\0';
+    free(clean);
+    r->status = 301;
+    r->location = loc;
+    bool get = !strcmp(q->method, "GET");
+    if (get || !strcmp(q->method, "HEAD"))
+        r->ctype = "text/html; charset=utf-8";
+    if (get) {
+        /* Go's http.Redirect body; the escaped path holds no HTML-special character but & */
+        size_t n = strlen(loc), amps = 0;
+        for (const char *c = loc; *c; c++)
+            amps += *c == '&';
+        char *body = malloc(n + amps * 4 + 48);
+        if (body) {
+            char *b = body + sprintf(body, "<a href=\"");
+            for (const char *c = loc; *c; c++)
+                b = *c == '&' ? stpcpy(b, "&amp;") : (*b = *c, b + 1);
+            b = stpcpy(b, "\">Moved Permanently</a>.\n\n");
+            r->body = body;
+            r->len = (size_t)(b - body);
+        }
+    }
+    return true;
+}
+
 /* Run one request (loop thread). */
 static void api_execute(struct fl_api *api, struct api_req *q)
 {
     struct fl_server *srv = api->srv;
     struct api_resp *r = &q->resp;
+    if (strcmp(q->method, "CONNECT") && redirect_unclean(q, r))
+        return;
     char *seg[5] = {0};
     enum route rt = route_of(api, q->path, seg);
     if (rt == R_NONE) {
@@ -1389,6 +1585,8 @@ static enum MHD_Result send_resp(struct MHD_Connection *conn, struct api_resp *r
         MHD_add_response_header(mr, "Content-Type", r->ctype);
     if (r->nosniff)
         MHD_add_response_header(mr, "X-Content-Type-Options", "nosniff");
+    if (r->location)
+        MHD_add_response_header(mr, "Location", r->location);
     if (r->request_id) {
         char id[21];
         make_request_id(id);
@@ -1407,6 +1605,7 @@ static void req_free(struct api_req *q)
     free(q->body);
     free(q->ua);
     free(q->resp.body);
+    free(q->resp.location);
     free(q);
 }
 
@@ -1681,9 +1880,8 @@ int fl_api_check_body(enum fl_api_body kind, const char *data, size_t len, char 
                                  .toxicity = 1.0};
             double toxicity = t.toxicity;
             if (!json_is_object(body))
-                resp_error(&r, 400, "bad request body: json: cannot unmarshal %s into Go value "
-                           "of type toxics.ToxicWrapper", json_kind(body));
-            else if (t.ops && get_toxicity(body, &toxicity, &r) &&
+                resp_error(&r, 400, TOXIC_UPDATE_NOT_OBJECT, json_kind(body));
+            else if (t.ops && get_toxicity(body, &toxicity, false, &r) &&
                      parse_attributes(ci_get(body, "attributes"), &t, false, &r)) {
                 t.toxicity = toxicity;
                 resp_json(&r, 200, toxic_json(&t));

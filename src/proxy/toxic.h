@@ -66,6 +66,7 @@ enum fl_accept_verdict {
 struct fl_toxic_ops {
     const char *type;                    /* "latency" */
     const char *go_struct;               /* "LatencyToxic": used in Go-style error messages */
+    const char *go_int;                  /* the Go type of its attributes; NULL: "int64" */
     const struct fl_toxic_attr *attrs;   /* n_attrs entries */
     int n_attrs;
     /* An active stage was created (on a new connection or after a chain change). */

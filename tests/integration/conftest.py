@@ -94,3 +94,13 @@ def proxy(faultline, env):
     p = Proxy(faultline, env=env)
     yield p
     assert p.stop() == 0
+
+
+@pytest.fixture
+def upstream():
+    """A loopback echo server (proxyutil.Server) for the proxy tests to point proxies at."""
+    from proxyutil import Server, echo
+
+    s = Server(echo)
+    yield s
+    s.close()

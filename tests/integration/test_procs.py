@@ -403,7 +403,7 @@ def test_kill_sigkill_by_number_and_text_report(run, victims):
     r = run("kill", "-9", v.pid)  # kill(1)'s spelling
     assert r.returncode == 0, r.stderr
     assert v.wait(timeout=20) == -signal.SIGKILL
-    assert f"SIGKILL" in r.stdout and f"-> {v.pid} ({victims.tag})" in r.stdout
+    assert "SIGKILL" in r.stdout and f"-> {v.pid} ({victims.tag})" in r.stdout
 
 
 def test_kill_takes_dash_signal_names(run, victims):

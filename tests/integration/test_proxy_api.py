@@ -7,14 +7,7 @@ import socket
 
 import pytest
 
-from proxyutil import Proxy, Server, connect, echo
-
-
-@pytest.fixture
-def upstream():
-    s = Server(echo)
-    yield s
-    s.close()
+from proxyutil import Proxy, connect
 
 
 def is_error(status, resp, payload, code, msg):
@@ -171,6 +164,57 @@ def test_router_404_405_and_browser_block(proxy, upstream):
     assert status == 404
     status, _, _ = proxy.api("GET", "/proxies", headers={"User-Agent": ""})
     assert status == 200
+
+
+def test_unclean_paths_are_redirected_like_go(proxy, upstream):
+    # Go's ServeMux redirects before Toxiproxy's router: a client whose base URL ends in "/"
+    # sends //proxies and follows the 301.
+    proxy.create("a", upstream.addr)
+    for path, clean in (("//proxies", "/proxies"), ("/./proxies", "/proxies"),
+                        ("/proxies/../version", "/version"), ("/proxies/a//toxics",
+                                                              "/proxies/a/toxics"),
+                        ("/proxies/.", "/proxies"), ("/proxies//", "/proxies/"), ("/..", "/"),
+                        ("/proxies/a%2F..%2Fb", "/proxies/b"), ("//my%20x", "/my%20x")):
+        status, r, body = proxy.api("GET", path)
+        assert status == 301, path
+        assert r.getheader("Location") == clean
+        assert r.getheader("Content-Type") == "text/html; charset=utf-8"
+        assert body == b'<a href="%s">Moved Permanently</a>.\n\n' % clean.encode()
+        assert r.getheader("X-Toxiproxy-Request-Id") is None
+    status, r, body = proxy.api("POST", "//proxies", {"name": "b", "upstream": upstream.addr})
+    assert (status, body, r.getheader("Location")) == (301, b"", "/proxies")
+    assert r.getheader("Content-Type") is None
+    assert list(proxy.json("GET", "/proxies", expect=200)) == ["a"]
+
+
+def test_go_type_errors_name_the_struct_go_would(proxy, upstream):
+    proxy.create("p", upstream.addr)
+    proxy.toxic("p", type="latency", name="lat")
+    proxy.toxic("p", type="slicer", name="sl", attributes={"average_size": 10})
+    pre = "bad request body: json: cannot unmarshal "
+    # Integers beyond int64 are numbers to Go: refused by name for an integer field.
+    assert is_error(*proxy.api("POST", "/proxies/p/toxics",
+                               raw='{"type":"latency","attributes":{"latency":'
+                                   '99999999999999999999}}'), 400,
+                    pre + "number 99999999999999999999 into Go struct field "
+                          "LatencyToxic.attributes.latency of type int64")
+    assert is_error(*proxy.api("POST", "/proxies", raw='{"name":"q","upstream":"x",'
+                                                       '"listen":-99999999999999999999}'), 400,
+                    pre + "number into Go struct field Proxy.listen of type string")
+    # slicer's fields are Go int, the others int64.
+    assert is_error(*proxy.api("POST", "/proxies/p/toxics/sl",
+                               {"attributes": {"delay": 1.5}}), 400,
+                    pre + "number 1.5 into Go struct field SlicerToxic.attributes.delay of "
+                          "type int")
+    # An update decodes into an anonymous struct.
+    assert is_error(*proxy.api("POST", "/proxies/p/toxics/lat", {"toxicity": "x"}), 400,
+                    pre + "string into Go struct field .toxicity of type float32")
+    assert is_error(*proxy.api("POST", "/proxies/p/toxics/lat", {"attributes": []}), 400,
+                    pre + "array into Go struct field .attributes of type toxics.LatencyToxic")
+    assert is_error(*proxy.api("POST", "/proxies/p/toxics/lat", []), 400,
+                    pre + 'array into Go value of type struct { Attributes interface {} '
+                          '"json:\\"attributes\\""; Toxicity float32 '
+                          '"json:\\"toxicity\\"" }')
 
 
 def test_names_are_percent_decoded(proxy, upstream):

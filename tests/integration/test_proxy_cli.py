@@ -9,14 +9,7 @@ import time
 
 import pytest
 
-from proxyutil import Proxy, Server, connect, echo, free_port, rtt
-
-
-@pytest.fixture
-def upstream():
-    s = Server(echo)
-    yield s
-    s.close()
+from proxyutil import Proxy, Server, connect, free_port, rtt
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ from proxyutil import (HttpClient, Proxy, Server, connect, echo, http_app, recv_
 
 
 @pytest.fixture
-def echo_server():
-    s = Server(echo)
-    yield s
-    s.close()
+def echo_server(upstream):
+    return upstream  # conftest's echo server, under the name these tests read best with
 
 
 @pytest.fixture

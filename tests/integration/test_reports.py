@@ -4,7 +4,6 @@
 (docs/results-format.md): every verdict, empty suites, unicode and HTML-special titles, huge
 sample counts. JUnit is validated with xmllint against tests/schemas/junit.xsd; the HTML page is
 opened in headless Chromium and its chart checked to render."""
-import copy
 import json
 import os
 import pathlib

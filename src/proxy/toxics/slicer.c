@@ -77,6 +77,7 @@ static void slicer_data(struct fl_stage *st, struct fl_item *it)
 const struct fl_toxic_ops fl_toxic_slicer = {
     .type = "slicer",
     .go_struct = "SlicerToxic",
+    .go_int = "int", /* the reference declares slicer's fields int, the others int64 */
     .attrs = slicer_attrs,
     .n_attrs = 3,
     .on_data = slicer_data,
