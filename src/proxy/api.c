@@ -435,7 +435,8 @@ static char *widen_big_integers(const char *s, size_t len, size_t *out_len, stru
         size_t j = i + (c == '-');
         while (j < len && isdigit((unsigned char)s[j]))
             j++;
-        bool integer = j > i + (c == '-') && (j == len || !strchr(".eE", s[j]));
+        bool integer = j > i + (c == '-') &&
+                       (j == len || (s[j] != '.' && s[j] != 'e' && s[j] != 'E'));
         bool big = false;
         if (integer) {
             char lit[32];
