@@ -5,6 +5,7 @@ keep-alive HTTP/1.1 server for the HTTP toxics, an echo server for the rest. Sha
 checked with wide bounds over many trials and a fixed --seed, timings with lower bounds only,
 so a loaded machine cannot make them flake."""
 import socket
+import threading
 import time
 
 import pytest
@@ -149,6 +150,34 @@ def test_http_status_without_a_stream_replaces_responses(proxy, http_server):
     assert (status, body) == (200, b"ok /after 0")
     c.close()
     assert http_server.log == ["/d0", "/d1", "/d2", "/h", "/after"]
+
+
+def test_http_status_removed_mid_replaced_response_closes_the_connection(proxy):
+    """Downstream: the client got the injected reply for a response still streaming from the
+    server; when the toxic goes, the rest of that response must not follow it."""
+    go_on = threading.Event()
+
+    def slow_body(c):
+        c.recv(65536)  # the request
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n" + b"a" * 10000)
+        go_on.wait(10)
+        c.sendall(b"b" * 10000)
+        time.sleep(1)
+    s = Server(slow_body)
+    try:
+        addr = proxy.create("p", s.addr)
+        proxy.toxic("p", type="http_status", attributes={"status": 503})  # downstream
+        c = HttpClient(addr, timeout=10)
+        status, _, body = c.request("GET", "/big")
+        assert (status, body) == (503, b"faultline http_status 503\n")
+        # the 503 came back, so the proxy is inside the replaced response now
+        proxy.api("DELETE", "/proxies/p/toxics/http_status_downstream")
+        go_on.set()
+        assert recv_all(c.sock) == b""  # closed, nothing of the real response after it
+        c.close()
+    finally:
+        go_on.set()
+        s.close()
 
 
 def test_http_status_waits_for_earlier_responses(proxy):
