@@ -316,20 +316,14 @@ int cmd_restore(int argc, char **argv)
         return fl_usage_error("restore: give IDs or --all, not both");
 
     struct fl_journal j;
-    int rc = fl_cli_open_journal(&j);
+    /* the lock is held while reverting, so a concurrent restore, recover or the owner's own
+     * revert at the end of --for cannot restore the same entry twice */
+    int lock;
+    json_t *entries;
+    int rc = fl_cli_journal_entries(&j, &lock, &entries);
     if (rc)
         return rc;
-    /* held while reverting, so a concurrent restore, recover or the owner's own revert at
-     * the end of --for cannot restore the same entry twice */
-    int lock = fl_journal_lock(&j);
-    json_t *entries;
     struct fl_err err = {""};
-    if (fl_journal_list(&j, &entries, &err) < 0) {
-        if (lock >= 0)
-            close(lock);
-        fl_errorf("%s", err.msg);
-        return FL_EXIT_NORESOURCE;
-    }
     /* choose the entries first, so a bad ID changes nothing */
     json_t *chosen = json_array(), *report = json_array();
     size_t i;

@@ -76,13 +76,18 @@ static int load_results(const char *path, json_t **out)
     return 0;
 }
 
-static int default_db(char *buf, size_t len)
+/* The history database: --db as given, or the default one in the state directory (into
+ * buf). */
+static int resolve_db(const char **db, char *buf, size_t len)
 {
+    if (*db)
+        return 0;
     struct fl_err err = {""};
     if (fl_history_default_path(arg_state_dir, buf, len, &err) < 0) {
         fl_errorf("report: %s", err.msg);
         return FL_EXIT_NORESOURCE;
     }
+    *db = buf;
     return 0;
 }
 
@@ -164,14 +169,11 @@ static int report_record(int argc, char **argv)
     if (!input)
         return fl_usage_error("report record: which results file?");
     char dbbuf[4300];
-    if (!db) {
-        int rc = default_db(dbbuf, sizeof(dbbuf));
-        if (rc)
-            return rc;
-        db = dbbuf;
-    }
+    int rc = resolve_db(&db, dbbuf, sizeof(dbbuf));
+    if (rc)
+        return rc;
     json_t *doc;
-    int rc = load_results(input, &doc);
+    rc = load_results(input, &doc);
     if (rc)
         return rc;
     struct fl_err err = {""};
@@ -211,14 +213,10 @@ static int report_history(int argc, char **argv)
             return fl_usage_error("report history: unknown argument '%s'", argv[i]);
     }
     char dbbuf[4300];
-    if (!db) {
-        int rc = default_db(dbbuf, sizeof(dbbuf));
-        if (rc)
-            return rc;
-        db = dbbuf;
-    }
+    int rc = resolve_db(&db, dbbuf, sizeof(dbbuf));
+    if (rc)
+        return rc;
     struct fl_err err = {""};
-    int rc;
     if (html && strcmp(html, "-")) {
         char tmp[4200];
         snprintf(tmp, sizeof(tmp), "%s.tmp", html);

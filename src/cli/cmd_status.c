@@ -49,15 +49,10 @@ int cmd_status(int argc, char **argv)
                      "List the faults that are applied now, with their owner.\n"))
         return FL_EXIT_USAGE;
     struct fl_journal j;
-    int rc = fl_cli_open_journal(&j);
+    json_t *entries;
+    int rc = fl_cli_journal_entries(&j, NULL, &entries);
     if (rc)
         return rc;
-    json_t *entries;
-    struct fl_err err;
-    if (fl_journal_list(&j, &entries, &err) < 0) {
-        fl_errorf("%s", err.msg);
-        return FL_EXIT_NORESOURCE;
-    }
     size_t i;
     json_t *e;
     json_array_foreach(entries, i, e)
@@ -96,16 +91,12 @@ int cmd_recover(int argc, char **argv)
                      "Running it twice is harmless.\n"))
         return FL_EXIT_USAGE;
     struct fl_journal j;
-    int rc = fl_cli_open_journal(&j);
+    int lock;
+    json_t *entries;
+    int rc = fl_cli_journal_entries(&j, &lock, &entries);
     if (rc)
         return rc;
-    int lock = fl_journal_lock(&j);
-    json_t *entries;
     struct fl_err err;
-    if (fl_journal_list(&j, &entries, &err) < 0) {
-        fl_errorf("%s", err.msg);
-        return FL_EXIT_NORESOURCE;
-    }
     json_t *report = json_array();
     json_t *e;
     int failed = 0, reverted = 0, kept = 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "cli.h"
@@ -23,6 +24,23 @@ int fl_cli_open_journal(struct fl_journal *j)
     struct fl_err err;
     if (fl_state_dir(arg_state_dir, state, sizeof(state), &err) < 0 ||
         fl_journal_open(j, state, &err) < 0) {
+        fl_errorf("%s", err.msg);
+        return FL_EXIT_NORESOURCE;
+    }
+    return 0;
+}
+
+int fl_cli_journal_entries(struct fl_journal *j, int *lock, json_t **entries)
+{
+    int rc = fl_cli_open_journal(j);
+    if (rc)
+        return rc;
+    if (lock)
+        *lock = fl_journal_lock(j);
+    struct fl_err err = {""};
+    if (fl_journal_list(j, entries, &err) < 0) {
+        if (lock && *lock >= 0)
+            close(*lock);
         fl_errorf("%s", err.msg);
         return FL_EXIT_NORESOURCE;
     }

@@ -41,4 +41,10 @@ int fl_hold_run(struct fl_hold *h);
 struct fl_journal;
 int fl_cli_open_journal(struct fl_journal *j);
 
+/* Open the journal and list its entries (oldest first), holding the journal lock in *lock
+ * (a descriptor to close, or -1) when lock is not NULL, so that the caller can revert them
+ * without racing another reverter. Prints and returns an exit status on failure, the lock
+ * released. */
+int fl_cli_journal_entries(struct fl_journal *j, int *lock, json_t **entries);
+
 #endif

@@ -1165,10 +1165,20 @@ static bool link_splice_out(struct fl_link *l)
     return true;
 }
 
+/* src reached its end: the EOF enters the link's chain behind its data. */
+static void link_input_eof(struct fl_link *l)
+{
+    struct fl_item *eof = fl_item_new(l, FL_ITEM_EOF, 0);
+    if (!eof) {
+        conn_close(l->conn, false);
+        return;
+    }
+    stage_input(l, 0, eof);
+}
+
 /* src reached EOF: pass it on now, or after the pipe has drained. */
 static void link_splice_eof(struct fl_link *l)
 {
-    struct fl_conn *c = l->conn;
     if (l->reading)
         uv_read_stop(l->src);
     l->reading = false;
@@ -1178,12 +1188,7 @@ static void link_splice_eof(struct fl_link *l)
         l->sp->eof_after = true;
         return;
     }
-    struct fl_item *eof = fl_item_new(l, FL_ITEM_EOF, 0);
-    if (!eof) {
-        conn_close(c, false);
-        return;
-    }
-    stage_input(l, 0, eof);
+    link_input_eof(l);
 }
 
 /* src is readable (on_read with UV_ENOBUFS): move what it holds to dst through the pipe. A
@@ -1250,12 +1255,7 @@ static void on_splice_writable(uv_poll_t *h, int status, int events)
         return;
     if (sp->eof_after) {
         sp->eof_after = false;
-        struct fl_item *eof = fl_item_new(l, FL_ITEM_EOF, 0);
-        if (!eof) {
-            conn_close(c, false);
-            return;
-        }
-        stage_input(l, 0, eof);
+        link_input_eof(l);
         return;
     }
     if (sp->blocked && !l->src_eof) {
@@ -1299,12 +1299,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(s);
         l->reading = false;
         l->src_eof = true;
-        struct fl_item *eof = fl_item_new(l, FL_ITEM_EOF, 0);
-        if (!eof) {
-            conn_close(c, false);
-            return;
-        }
-        stage_input(l, 0, eof);
+        link_input_eof(l);
         return;
     }
     l->received += (uint64_t)nread;

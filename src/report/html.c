@@ -465,21 +465,14 @@ static void badge(FILE *out, enum fl_verdict v, const char *raw)
     fputs("</span>", out);
 }
 
-static void td_pct(FILE *out, const json_t *obj, const char *key)
+/* A numeric cell: obj[key] formatted by fmt (fl_fmt_pct, fl_fmt_ms), "-" when absent. */
+static void td_num(FILE *out, const json_t *obj, const char *key,
+                   void (*fmt)(double, char *, size_t))
 {
     char b[32] = "-";
     double v;
     if (fl_rj_num(obj, key, &v))
-        fl_fmt_pct(v, b, sizeof(b));
-    fprintf(out, "<td class=\"n\">%s</td>", b);
-}
-
-static void td_ms(FILE *out, const json_t *obj, const char *key)
-{
-    char b[32] = "-";
-    double v;
-    if (fl_rj_num(obj, key, &v))
-        fl_fmt_ms(v, b, sizeof(b));
+        fmt(v, b, sizeof(b));
     fprintf(out, "<td class=\"n\">%s</td>", b);
 }
 
@@ -529,8 +522,8 @@ static void put_scorecard(FILE *out, const json_t *results)
         fprintf(out, "</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td>"
                 "<td class=\"n\">%lld</td>", fl_rj_int(c, "scenarios", 0),
                 fl_rj_int(c, "tested", 0), fl_rj_int(c, "protected", 0));
-        td_pct(out, c, "score");
-        td_pct(out, c, "threshold");
+        td_num(out, c, "score", fl_fmt_pct);
+        td_num(out, c, "threshold", fl_fmt_pct);
         json_t *met = json_object_get(c, "met");
         fprintf(out, "<td>%s</td></tr>\n", json_is_true(met) ? "<span class=\"met-yes\">yes"
                 "</span>" : json_is_false(met) ? "<span class=\"met-no\">no</span>" : "-");
@@ -559,9 +552,9 @@ static void put_index(FILE *out, const json_t *results)
         h(out, fl_rj_str(e, "category", "general"));
         fputs("</td>", out);
         json_t *m = json_object_get(e, "metrics");
-        td_pct(out, m, "availability");
-        td_pct(out, m, "availability_during_faults");
-        td_ms(out, m, "time_to_recover_ms");
+        td_num(out, m, "availability", fl_fmt_pct);
+        td_num(out, m, "availability_during_faults", fl_fmt_pct);
+        td_num(out, m, "time_to_recover_ms", fl_fmt_ms);
         fputs("<td>", out);
         fl_xml_putn(out, fl_rj_str(e, "why", ""), 300);
         fputs("</td></tr>\n", out);

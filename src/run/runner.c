@@ -970,6 +970,15 @@ static int apply_fault(struct run *r, int step, const struct fl_step *s, int64_t
     return 0;
 }
 
+/* A rule id as the experiment gave it (a number or a string), as fl_ctl_find takes it. */
+static void rule_id_text(const json_t *v, char *id, size_t n)
+{
+    if (json_is_integer(v))
+        snprintf(id, n, "%lld", (long long)json_integer_value(v));
+    else
+        snprintf(id, n, "%s", json_string_value(v) ?: "");
+}
+
 static int apply_rules(struct run *r, int step, const struct fl_step *s, int64_t for_ns)
 {
     if (!r->ctl) {
@@ -980,12 +989,8 @@ static int apply_rules(struct run *r, int step, const struct fl_step *s, int64_t
     for (size_t i = 0; i < n; i++) {
         int index = -1;
         if (s->rule_ids) {
-            json_t *v = json_array_get(s->rule_ids, i);
             char id[64];
-            if (json_is_integer(v))
-                snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(v));
-            else
-                snprintf(id, sizeof(id), "%s", json_string_value(v) ?: "");
+            rule_id_text(json_array_get(s->rule_ids, i), id, sizeof(id));
             index = fl_ctl_find(r->ctl, id);
             if (index < 0) {
                 set_error(r, "step %d: no rule '%s' in target.rules", step, id);
@@ -999,8 +1004,7 @@ static int apply_rules(struct run *r, int step, const struct fl_step *s, int64_t
             memset(ap, 0, sizeof(*ap));
             ap->is_rules = true;
             ap->rule_index = index;
-            json_t *f = fault_window(r, step, "rules", s->label);
-            (void)f;
+            (void)fault_window(r, step, "rules", s->label);
             ap->fault_index = json_array_size(r->faults) - 1;
             ap->until_ns = for_ns ? fl_mono_ns() + for_ns : 0;
         }
@@ -1013,12 +1017,8 @@ static int apply_rules(struct run *r, int step, const struct fl_step *s, int64_t
                 continue;
             bool match = !s->rule_ids || ap->rule_index < 0;
             for (size_t i = 0; s->rule_ids && !match && i < n; i++) {
-                json_t *v = json_array_get(s->rule_ids, i);
                 char id[64];
-                if (json_is_integer(v))
-                    snprintf(id, sizeof(id), "%lld", (long long)json_integer_value(v));
-                else
-                    snprintf(id, sizeof(id), "%s", json_string_value(v) ?: "");
+                rule_id_text(json_array_get(s->rule_ids, i), id, sizeof(id));
                 match = fl_ctl_find(r->ctl, id) == ap->rule_index;
             }
             if (match)
