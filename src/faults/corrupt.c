@@ -296,6 +296,14 @@ static struct timespec ns_ts(int64_t ns)
 /* ---- backup and restore of one file ----------------------------------------------------- */
 
 /* Record path's metadata in files[] and copy its bytes to backup_dir/file<idx>. */
+int fl_corrupt_open_quietly(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+    if (fd < 0 && errno == EPERM)
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    return fd;
+}
+
 static int save_file(const struct fl_fault_ctx *ctx, const char *path, size_t idx, json_t *files,
                      struct fl_err *err)
 {
@@ -310,10 +318,7 @@ static int save_file(const struct fl_fault_ctx *ctx, const char *path, size_t id
     if (!S_ISREG(st.st_mode))
         return fl_err_set(err, EINVAL, "%s: not a regular file (faultline saves and damages "
                                        "regular files only)", path);
-    /* O_NOATIME so that saving does not itself change what it saves (owner or root only) */
-    int in = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-    if (in < 0 && errno == EPERM)
-        in = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int in = fl_corrupt_open_quietly(path); /* saving must not change what it saves */
     if (in < 0)
         return fl_err_set(err, errno, "%s: cannot read it to save a backup: %s", path,
                           strerror(errno));
@@ -801,10 +806,7 @@ static int plan_content(const struct corrupt_mode *m, const char *path, const js
                               CORRUPT_MAX_COUNT);
         json_object_set_new(detail, "count", json_integer(n));
         /* the file is read again in apply; here only whether it is JSON, and enough targets */
-        /* O_NOATIME: atime is saved after planning, and must be the user's, not ours */
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
-        if (fd < 0 && errno == EPERM)
-            fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        int fd = fl_corrupt_open_quietly(path); /* atime is saved after planning */
         unsigned char *b = fd >= 0 ? malloc(fsize) : NULL;
         if (!b) {
             int e = fd < 0 ? errno : ENOMEM;

@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,7 +104,7 @@ struct sq_db {
 static int read_db_header(const char *path, const char *mode, struct sq_db *db,
                           struct fl_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = fl_corrupt_open_quietly(path);
     if (fd < 0)
         return fl_err_set(err, errno, "%s: %s", path, strerror(errno));
     unsigned char h[100];
@@ -222,28 +223,31 @@ out:
     return rc;
 }
 
-/* "file:<path>?immutable=1" with the characters URIs give meaning to escaped. */
-static void immutable_uri(const char *path, char *uri, size_t len)
-{
-    size_t n = (size_t)snprintf(uri, len, "file:");
-    for (const char *p = path; *p && n + 4 < len; p++) {
-        if (*p == '%' || *p == '?' || *p == '#')
-            n += (size_t)snprintf(uri + n, len - n, "%%%02X", (unsigned char)*p);
-        else
-            uri[n++] = *p;
-    }
-    snprintf(uri + n, len > n ? len - n : 0, "?immutable=1");
-}
-
 /* Root pages of every b-tree (table NULL), or of the table or index called table. */
 static int find_roots(const char *path, const char *table, uint32_t **roots, size_t *n,
                       struct fl_err *err)
 {
-    char uri[8400];
-    immutable_uri(path, uri, sizeof(uri));
+    /* The library reads an image of the file mapped through a descriptor opened without
+     * atime (its own open could not be), never the file itself; like immutable=1, the WAL is
+     * not consulted. */
+    int fd = fl_corrupt_open_quietly(path);
+    struct stat fst;
+    if (fd < 0 || fstat(fd, &fst) < 0 || fst.st_size <= 0) {
+        int e = fd < 0 || fst.st_size > 0 ? errno : EINVAL;
+        if (fd >= 0)
+            close(fd);
+        return fl_err_set(err, e, "%s: cannot read its schema: %s", path, strerror(e));
+    }
+    void *image = mmap(NULL, (size_t)fst.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (image == MAP_FAILED)
+        return fl_err_set(err, errno, "%s: cannot read its schema: %s", path, strerror(errno));
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
     sqlite3_stmt *st = NULL;
+    int rc = sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_deserialize(db, "main", image, fst.st_size, fst.st_size,
+                                 SQLITE_DESERIALIZE_READONLY);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(db, table ? "SELECT rootpage FROM sqlite_schema WHERE name = ?1 "
                                             "AND rootpage > 0"
@@ -253,6 +257,8 @@ static int find_roots(const char *path, const char *table, uint32_t **roots, siz
         int r = fl_err_set(err, EINVAL, "%s: cannot read its schema: %s", path,
                            db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
+    munmap(image, (size_t)fst.st_size);
+        munmap(image, (size_t)fst.st_size);
         return r;
     }
     if (table)
@@ -284,6 +290,7 @@ static int find_roots(const char *path, const char *table, uint32_t **roots, siz
                        table, path, k ? names : "none");
     }
     sqlite3_close(db);
+    munmap(image, (size_t)fst.st_size);
     if (r < 0) {
         free(*roots);
         *roots = NULL;
@@ -304,7 +311,7 @@ static int pick_page(const char *path, const struct sq_db *db, const json_t *par
         return rc;
     struct sq_pages ps = {0};
     ps.seen = calloc((size_t)db->pages + 1, 1);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = fl_corrupt_open_quietly(path);
     if (!ps.seen || fd < 0)
         rc = fl_err_set(err, fd < 0 ? errno : ENOMEM, "%s: %s", path,
                         strerror(fd < 0 ? errno : ENOMEM));
@@ -374,7 +381,7 @@ static int prepare_wal(const char *path, const json_t *params, json_t *extra, js
                                        "for --mode sqlite-wal", part);
     if (json_object_get(params, "frame") && !strcmp(part, "header"))
         return fl_err_set(err, EINVAL, "--frame does not apply to --part header");
-    int fd = open(wal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = fl_corrupt_open_quietly(wal);
     if (fd < 0)
         return fl_err_set(err, errno, "%s: %s (--mode sqlite-wal needs a database in WAL mode "
                                       "with transactions not yet checkpointed)", wal,
@@ -419,10 +426,11 @@ static int prepare_wal(const char *path, const json_t *params, json_t *extra, js
     return 0;
 }
 
-/* Planning reads the database, its WAL and journal (and the sqlite3 library reads the
- * schema); a read may move atime, and atime is one of the things a restore must put back
- * exactly. So the times are taken before and the atime put back after, where nothing but a
- * read happened (same inode, same mtime). */
+/* Planning reads the database, its WAL and journal, all through fl_corrupt_open_quietly
+ * (the schema too: the sqlite3 library reads a mapped image). Where the kernel refuses
+ * O_NOATIME (a file neither ours nor root's) a read may still move atime, which a restore
+ * must put back exactly: so the times are taken before and the atime put back after, where
+ * nothing but a read happened (same inode, same mtime). */
 struct sq_atime {
     char path[4200];     /* the db, its -wal or its -journal */
     struct stat st;      /* before planning */
@@ -506,7 +514,7 @@ static int sqlite_prepare(const char *path, const char *mode, const json_t *para
     json_array_append_new(extra_paths, json_string(journal));
     json_object_set_new(detail, "journal", json_string(journal));
     /* an existing hot journal (a writer died mid-transaction) is rewritten in place */
-    int fd = open(journal, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = fl_corrupt_open_quietly(journal);
     unsigned char h[28];
     struct stat st;
     if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size >= 28 + 8 &&
@@ -580,7 +588,7 @@ static int apply_journal(const char *path, const json_t *detail, struct fl_prng 
     unsigned char *page = malloc(ps), dbhdr[100];
     if (!page)
         return fl_err_set(err, ENOMEM, "out of memory");
-    int dbfd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int dbfd = fl_corrupt_open_quietly(path);
     int rc = dbfd < 0 ? -errno : read_at(dbfd, dbhdr, sizeof(dbhdr), 0);
     if (dbfd >= 0)
         close(dbfd);
