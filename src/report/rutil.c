@@ -212,6 +212,53 @@ json_t *fl_report_categories(const json_t *results)
     return cats;
 }
 
+enum fl_fired fl_fault_fired(const json_t *fault, long long *count)
+{
+    long long n = fl_rj_int(fault, "fired", -1);
+    if (count)
+        *count = n > 0 ? n : 0;
+    /* A negative count is no count: such a document is read as one without the field. */
+    if (n < 0)
+        return FL_FIRED_UNKNOWN;
+    if (n > 0)
+        return FL_FIRED_YES;
+    return fl_rj_bool(fault, "may_not_fire", false) ? FL_FIRED_ALLOWED : FL_FIRED_NEVER;
+}
+
+const char *fl_fault_effect(const json_t *fault)
+{
+    static const char marker[] = "never fired";
+    const char *s = fl_rj_str(fault, "effect", "");
+    if (fl_fault_fired(fault, NULL) == FL_FIRED_YES || strncmp(s, marker, sizeof(marker) - 1))
+        return s;
+    s += sizeof(marker) - 1;
+    while (*s == ':' || *s == ' ')
+        s++;
+    return s;
+}
+
+void fl_fired_add(const json_t *experiment, struct fl_fired_tally *t)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(fl_rj_arr(experiment, "faults"), i, f) {
+        enum fl_fired st = fl_fault_fired(f, NULL);
+        t->known += st != FL_FIRED_UNKNOWN;
+        t->fired += st == FL_FIRED_YES;
+        t->never += st == FL_FIRED_NEVER;
+    }
+}
+
+void fl_fired_tally(const json_t *results, const char *cat, struct fl_fired_tally *t)
+{
+    memset(t, 0, sizeof(*t));
+    size_t i;
+    json_t *e;
+    json_array_foreach(fl_rj_arr(results, "experiments"), i, e)
+        if (!cat || !strcmp(fl_rj_str(e, "category", "general"), cat))
+            fl_fired_add(e, t);
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

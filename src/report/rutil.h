@@ -62,6 +62,30 @@ json_t *fl_report_categories(const json_t *results);
 /* Verdict counts over the experiments (counts[FL_V_COUNT]). */
 void fl_report_tally(const json_t *results, int counts[FL_V_COUNT]);
 
+/* Whether a fault window took effect: experiments[].faults[].fired (docs/results-format.md).
+ * A PASS means something only if its faults happened, so every report shows this state. */
+enum fl_fired {
+    FL_FIRED_UNKNOWN, /* no usable `fired`: a document from before the field; shown as before */
+    FL_FIRED_YES,     /* fired > 0 */
+    FL_FIRED_NEVER,   /* fired == 0: the window proved nothing (the verdict is ERROR) */
+    FL_FIRED_ALLOWED, /* fired == 0 with may_not_fire: the step allowed it */
+};
+/* The state of one faults[] entry; *count gets `fired` (0 when unknown), count may be NULL. */
+enum fl_fired fl_fault_fired(const json_t *fault, long long *count);
+/* faults[].effect ("" when absent) for text that already says the window did not fire: a
+ * leading "never fired" (and the ": " after it) is skipped, so a report that writes its own
+ * "never fired" marker does not say it twice. */
+const char *fl_fault_effect(const json_t *fault);
+/* Fault windows over the experiments whose category is cat (NULL: every experiment). */
+struct fl_fired_tally {
+    long long known; /* windows that carry `fired` */
+    long long fired; /* ... of which fired */
+    long long never; /* ... of which never fired without may_not_fire */
+};
+void fl_fired_tally(const json_t *results, const char *cat, struct fl_fired_tally *t);
+/* Add one experiment's windows to t. */
+void fl_fired_add(const json_t *experiment, struct fl_fired_tally *t);
+
 /* Probe samples of one series summarised: count, good, first failure and latency figures. */
 struct fl_series_stats {
     size_t n, ok;
