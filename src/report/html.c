@@ -11,6 +11,7 @@
  *
  *     phases   [start|steady|    method      | verify |rb]
  *     fault 1        [////// corrupt ///////]            <- window shaded down the chart
+ *     fault 2                                :- - -:     <- never fired: outlined, unshaded
  *     health   ||||||||||||#####|||||||||||||||          <- ok / failed marks
  *     latency  ~~~~~~~~~~~/\~~~~~~~~~~~~~~~~             <- one line per probe
  *              0 s      2 s      4 s      6 s
@@ -185,6 +186,82 @@ static void draw_phases(struct tl *t, const json_t *e)
     }
 }
 
+/* The tooltip's lines about what a window did: the fired count and effect, each rule's
+ * counters and a toxic's traffic (nothing for a document without `fired`). */
+static void put_fired_title(FILE *out, const json_t *f)
+{
+    long long n;
+    enum fl_fired st = fl_fault_fired(f, &n);
+    if (st == FL_FIRED_UNKNOWN)
+        return;
+    const char *effect = fl_fault_effect(f);
+    if (st == FL_FIRED_YES)
+        fprintf(out, "\nfired %lld time%s", n, n == 1 ? "" : "s");
+    else
+        fputs(st == FL_FIRED_NEVER ? "\nnever fired" : "\ndid not fire (allowed by the step)",
+              out);
+    if (*effect) {
+        fputs(": ", out);
+        fl_xml_putn(out, effect, 1000);
+    }
+    size_t j;
+    json_t *r;
+    json_array_foreach(fl_rj_arr(f, "rules"), j, r) {
+        if (j == 16) {
+            fprintf(out, "\n... %zu more rules", json_array_size(fl_rj_arr(f, "rules")) - j);
+            break;
+        }
+        fputs("\nrule ", out);
+        h(out, fl_rj_str(r, "id", "?"));
+        if (*fl_rj_str(r, "rule", "")) {
+            fputs(" (", out);
+            h(out, fl_rj_str(r, "rule", ""));
+            fputc(')', out);
+        }
+        fprintf(out, ": %lld injected of %lld seen", fl_rj_int(r, "injected", 0),
+                fl_rj_int(r, "seen", 0));
+    }
+    long long conns = fl_rj_int(f, "connections", -1), bytes = fl_rj_int(f, "bytes", -1);
+    if (conns >= 0 || bytes >= 0) {
+        fputc('\n', out);
+        if (conns >= 0)
+            fprintf(out, "%lld connection%s%s", conns, conns == 1 ? "" : "s",
+                    bytes >= 0 ? ", " : "");
+        if (bytes >= 0)
+            fprintf(out, "%lld bytes", bytes);
+    }
+}
+
+/* The text of a window that did not fire ("rules: never fired"), placed so that it is whole
+ * even when the window is narrow: inside it when it fits, else beside it on its own row. */
+static void put_unfired_text(FILE *out, const json_t *f, bool allowed, double x0, double w,
+                             int y)
+{
+    char text[200];
+    snprintf(text, sizeof(text), "%s: %s", fl_rj_str(f, "kind", "fault"),
+             allowed ? "did not fire (allowed)" : "never fired");
+    double need = strlen(text) * 6.2 + 8;
+    double right = LABEL_W + PLOT_W - (x0 + w), left = x0 - LABEL_W;
+    const char *cls = allowed ? "fwt-allowed" : "fwt-never";
+    double room;
+    if (w >= need) {
+        room = w;
+        fprintf(out, "<text class=\"%s\" x=\"%.1f\" y=\"%d\">", cls, x0 + 3, y + 13);
+    } else if (right >= need || right >= left) {
+        room = right;
+        fprintf(out, "<text class=\"%s\" x=\"%.1f\" y=\"%d\">", cls, x0 + w + 3, y + 13);
+    } else {
+        room = left;
+        fprintf(out, "<text class=\"%s\" x=\"%.1f\" y=\"%d\" text-anchor=\"end\">", cls,
+                x0 - 3, y + 13);
+    }
+    h_fit(out, text, room);
+    fputs("</text>", out);
+}
+
+/* A window that fired, or from a document without `fired`, is shaded orange down the chart;
+ * one that did not fire is only outlined (dashed; red, or grey when the step allowed it): no
+ * fault acted there, so nothing the probes show in it was caused by that fault. */
 static void draw_faults(struct tl *t, const json_t *e)
 {
     FILE *out = t->out;
@@ -199,7 +276,14 @@ static void draw_faults(struct tl *t, const json_t *e)
         double x0 = tx(t, s), x1 = tx(t, en), w = fmax(x1 - x0, 2);
         int row = i < MAX_FAULT_ROWS ? (int)i : MAX_FAULT_ROWS - 1;
         int y = t->top_faults + row * ROW_H;
-        fputs("<g><title>", out);
+        enum fl_fired st = fl_fault_fired(f, NULL);
+        bool unfired = st == FL_FIRED_NEVER || st == FL_FIRED_ALLOWED;
+        const char *sfx = st == FL_FIRED_NEVER ? "-never" : st == FL_FIRED_ALLOWED ? "-allowed"
+                                                                                   : "";
+        if (unfired)
+            fprintf(out, "<g class=\"fault-unfired%s\"><title>", sfx);
+        else
+            fputs("<g><title>", out);
         fprintf(out, "fault %lld ", fl_rj_int(f, "step", (long long)i + 1));
         h(out, fl_rj_str(f, "kind", ""));
         fputs(": ", out);
@@ -209,16 +293,22 @@ static void draw_faults(struct tl *t, const json_t *e)
             fputs(" not applied: ", out);
             h(out, fl_rj_str(f, "error", ""));
         }
-        fprintf(out, "</title><rect class=\"fw\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" "
-                "height=\"%d\"/>", x0, y, w, bottom - y);
-        fprintf(out, "<rect class=\"fwl\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>",
-                x0, y + 1, w, ROW_H - 3);
-        fprintf(out, "<line class=\"fwe\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
-                "<line class=\"fwe\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>",
-                x0, y, x0, bottom, x0 + w, y, x0 + w, bottom);
-        fprintf(out, "<text x=\"%.1f\" y=\"%d\">", x0 + 3, y + 13);
-        h_fit(out, fl_rj_str(f, "kind", ""), w - 4);
-        fputs("</text></g>\n", out);
+        put_fired_title(out, f);
+        fprintf(out, "</title><rect class=\"fw%s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" "
+                "height=\"%d\"/>", sfx, x0, y, w, bottom - y);
+        fprintf(out, "<rect class=\"fwl%s\" x=\"%.1f\" y=\"%d\" width=\"%.1f\" height=\"%d\"/>",
+                sfx, x0, y + 1, w, ROW_H - 3);
+        fprintf(out, "<line class=\"fwe%s\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>"
+                "<line class=\"fwe%s\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\"/>",
+                sfx, x0, y, x0, bottom, sfx, x0 + w, y, x0 + w, bottom);
+        if (unfired) {
+            put_unfired_text(out, f, st == FL_FIRED_ALLOWED, x0, w, y);
+        } else {
+            fprintf(out, "<text x=\"%.1f\" y=\"%d\">", x0 + 3, y + 13);
+            h_fit(out, fl_rj_str(f, "kind", ""), w - 4);
+            fputs("</text>", out);
+        }
+        fputs("</g>\n", out);
         if (row < MAX_FAULT_ROWS - 1 || i == MAX_FAULT_ROWS - 1) {
             fprintf(out, "<text x=\"4\" y=\"%d\">", y + 13);
             char label[40];
@@ -446,7 +536,22 @@ static void put_timeline(FILE *out, const json_t *e, size_t idx)
           "red failed ones; lines are probe latency", out);
     if (json_array_size(fl_rj_arr(json_object_get(e, "load"), "windows")))
         fputs(" (dashed: the load's p99 per window)", out);
-    fputs(". Hover for details.", out);
+    fputs(".", out);
+    /* Said only when this chart has such a window, so a document without `fired` gives the
+     * page it always gave. */
+    bool never = false, allowed = false;
+    json_array_foreach(fl_rj_arr(e, "faults"), i, s) {
+        enum fl_fired st = fl_fault_fired(s, NULL);
+        never = never || st == FL_FIRED_NEVER;
+        allowed = allowed || st == FL_FIRED_ALLOWED;
+    }
+    if (never)
+        fputs(" Outlined in dashed red, unshaded: a fault that never fired, so that window "
+              "tested nothing.", out);
+    if (allowed)
+        fputs(" Outlined in dashed grey: a fault that did not fire, which its step allowed "
+              "(may_not_fire).", out);
+    fputs(" Hover for details.", out);
     if (t.drawn_pts < t.samples && have_lat)
         fprintf(out, " Downsampled: %zu samples drawn as %zu points (the lowest and highest "
                 "latency per pixel column); every sample is in the JSON results.",
@@ -474,6 +579,34 @@ static void td_num(FILE *out, const json_t *obj, const char *key,
     if (fl_rj_num(obj, key, &v))
         fmt(v, b, sizeof(b));
     fprintf(out, "<td class=\"n\">%s</td>", b);
+}
+
+/* The Faults table's fired cell: the count, then what happened. */
+static void td_fired(FILE *out, const json_t *f)
+{
+    long long n;
+    enum fl_fired st = fl_fault_fired(f, &n);
+    const char *effect = fl_fault_effect(f);
+    switch (st) {
+    case FL_FIRED_UNKNOWN:
+        fputs("<td>-</td>", out);
+        return;
+    case FL_FIRED_YES:
+        fprintf(out, "<td class=\"fired\">%lld", n);
+        if (*effect)
+            fputs(": ", out);
+        break;
+    case FL_FIRED_NEVER:
+        fprintf(out, "<td class=\"fired-never\">0: <span class=\"met-no\">never fired</span>%s",
+                *effect ? ": " : "");
+        break;
+    case FL_FIRED_ALLOWED:
+        fprintf(out, "<td class=\"fired-allowed\">0: <span class=\"muted\">did not fire "
+                "(allowed)</span>%s", *effect ? ": " : "");
+        break;
+    }
+    fl_xml_putn(out, effect, 2000);
+    fputs("</td>", out);
 }
 
 static void put_summary(FILE *out, const json_t *results)
@@ -512,8 +645,14 @@ static void put_scorecard(FILE *out, const json_t *results)
         json_decref(cats);
         return;
     }
-    fputs("<table><tr><th>category</th><th>scenarios</th><th>tested</th><th>protected</th>"
-          "<th>score</th><th>threshold</th><th>met</th></tr>\n", out);
+    /* The faults fired column as in Markdown, but only when the document records `fired`,
+     * so an older document gives the page it always gave. */
+    struct fl_fired_tally all;
+    fl_fired_tally(results, NULL, &all);
+    bool known = all.known > 0;
+    fprintf(out, "<table><tr><th>category</th><th>scenarios</th><th>tested</th><th>protected"
+            "</th><th>score</th><th>threshold</th><th>met</th>%s</tr>\n",
+            known ? "<th>faults fired</th>" : "");
     size_t i;
     json_t *c;
     json_array_foreach(cats, i, c) {
@@ -525,11 +664,23 @@ static void put_scorecard(FILE *out, const json_t *results)
         td_num(out, c, "score", fl_fmt_pct);
         td_num(out, c, "threshold", fl_fmt_pct);
         json_t *met = json_object_get(c, "met");
-        fprintf(out, "<td>%s</td></tr>\n", json_is_true(met) ? "<span class=\"met-yes\">yes"
+        fprintf(out, "<td>%s</td>", json_is_true(met) ? "<span class=\"met-yes\">yes"
                 "</span>" : json_is_false(met) ? "<span class=\"met-no\">no</span>" : "-");
+        if (known) {
+            struct fl_fired_tally ct;
+            fl_fired_tally(results, fl_rj_str(c, "name", "general"), &ct);
+            if (!ct.known)
+                fputs("<td class=\"n\">-</td>", out);
+            else
+                fprintf(out, "<td class=\"n\">%s%lld/%lld%s</td>",
+                        ct.never ? "<span class=\"met-no\">" : "", ct.fired, ct.known,
+                        ct.never ? "</span>" : "");
+        }
+        fputs("</tr>\n", out);
     }
-    fputs("</table>\n<p class=\"note\">tested: run to a verdict (not skipped, no error); "
-          "protected: passed; score = protected / tested.</p>\n", out);
+    fprintf(out, "</table>\n<p class=\"note\">tested: run to a verdict (not skipped, no error); "
+            "protected: passed; score = protected / tested%s.</p>\n", known ? "; faults fired: "
+            "fault windows that took effect / fault windows" : "");
     json_decref(cats);
 }
 
@@ -628,8 +779,12 @@ static void put_checks(FILE *out, const json_t *e)
     size_t i;
     json_t *c;
     if (json_array_size(faults)) {
-        fputs("<h3>Faults</h3>\n<table><tr><th>step</th><th>kind</th><th>what</th><th>window"
-              "</th><th>applied</th></tr>\n", out);
+        /* The fired column only when the document records it (older ones do not). */
+        bool fired_col = false;
+        json_array_foreach(faults, i, c)
+            fired_col = fired_col || fl_fault_fired(c, NULL) != FL_FIRED_UNKNOWN;
+        fprintf(out, "<h3>Faults</h3>\n<table><tr><th>step</th><th>kind</th><th>what</th>"
+                "<th>window</th><th>applied</th>%s</tr>\n", fired_col ? "<th>fired</th>" : "");
         json_array_foreach(faults, i, c) {
             fprintf(out, "<tr><td class=\"n\">%lld</td><td>",
                     fl_rj_int(c, "step", (long long)i + 1));
@@ -644,7 +799,10 @@ static void put_checks(FILE *out, const json_t *e)
                 fputs("<span class=\"met-no\">no</span>: ", out);
                 h(out, fl_rj_str(c, "error", ""));
             }
-            fputs("</td></tr>\n", out);
+            fputs("</td>", out);
+            if (fired_col)
+                td_fired(out, c);
+            fputs("</tr>\n", out);
         }
         fputs("</table>\n", out);
     }

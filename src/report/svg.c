@@ -52,6 +52,15 @@ void fl_svg_style(FILE *out)
           ".mk-ok{fill:var(--ok)}.mk-fail{fill:var(--bad)}"
           ".fw{fill:var(--fault);fill-opacity:.16}.fwl{fill:var(--fault);fill-opacity:.75}"
           ".fwe{stroke:var(--fault);stroke-width:1;stroke-dasharray:3 2}\n"
+          /* A fault window that did not fire: unshaded, a dashed outline (red; grey when the
+           * step allowed it). pointer-events keeps its tooltip where there is no fill. */
+          ".fw-never,.fw-allowed{fill:none;pointer-events:all}"
+          ".fwl-never,.fwl-allowed{fill:none;pointer-events:all;stroke-width:1.5;"
+          "stroke-dasharray:4 3}.fwl-never{stroke:var(--bad)}.fwl-allowed{stroke:var(--skip)}"
+          ".fwe-never,.fwe-allowed{stroke-width:1;stroke-dasharray:3 2}"
+          ".fwe-never{stroke:var(--bad)}.fwe-allowed{stroke:var(--skip)}"
+          "svg text.fwt-never{fill:var(--bad);font-weight:600}"
+          "svg text.fwt-allowed{fill:var(--muted)}\n"
           ".ph{fill:var(--grid);stroke:var(--line)}.ph-bad{fill:var(--bad);fill-opacity:.25;"
           "stroke:var(--bad)}.phl{stroke:var(--muted);stroke-width:1;stroke-dasharray:2 3}\n"
           ".ln{fill:none;stroke-width:1.4;stroke-linejoin:round}"
