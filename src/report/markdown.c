@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * report/markdown.c - the scorecard as Markdown, for a pull request comment, a wiki page or
- * a README: a summary line, the scorecard by category, the gaps (FAIL and ERROR with why),
- * the known gaps (XFAIL with their reasons), XPASSes (a gap that is now closed), then
- * recommendations derived from the figures. Every piece of text from the document is escaped,
- * so a title cannot break a table or inject markup.
+ * a README: a summary line, the scorecard by category, whether each fault fired, the gaps
+ * (FAIL and ERROR with why), the known gaps (XFAIL with their reasons), XPASSes (a gap that
+ * is now closed), then recommendations derived from the figures. Every piece of text from the
+ * document is escaped, so a title cannot break a table or inject markup.
  */
 #include <errno.h>
 #include <math.h>
@@ -20,6 +20,8 @@
 #define MD_LOW_AVAIL_FAULTS 0.90
 #define MD_HIGH_ERROR_RATE 0.05
 #define MD_SLOW_DETECT_MS 10000.0
+/* Fault windows listed per experiment in "## Faults"; the rest are counted. */
+#define MD_MAX_FAULTS 10
 
 static void put_title(FILE *out, const json_t *e)
 {
@@ -62,6 +64,15 @@ static void put_summary(FILE *out, const json_t *results)
     fprintf(out, "%lld`.\n\n", fl_rj_int(results, "seed", 0));
 }
 
+/* "7/7", bold when a window never fired (an ERROR), "-" when no window records `fired`. */
+static void fmt_fired(const struct fl_fired_tally *t, char *buf, size_t len)
+{
+    if (!t->known)
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, t->never ? "**%lld/%lld**" : "%lld/%lld", t->fired, t->known);
+}
+
 static void put_scorecard(FILE *out, const json_t *results)
 {
     json_t *cats = fl_report_categories(results);
@@ -71,11 +82,13 @@ static void put_scorecard(FILE *out, const json_t *results)
         json_decref(cats);
         return;
     }
-    fputs("| category | scenarios | tested | protected | score | threshold | met |\n"
-          "|---|---:|---:|---:|---:|---:|:---:|\n", out);
+    fputs("| category | scenarios | tested | protected | score | threshold | met | faults fired |\n"
+          "|---|---:|---:|---:|---:|---:|:---:|---:|\n", out);
     size_t i;
     json_t *c;
     long long scen = 0, tested = 0, prot = 0;
+    struct fl_fired_tally sum = {0}, ct;
+    char fired[64];
     json_array_foreach(cats, i, c) {
         char score[32] = "-", thr[32] = "-";
         double v;
@@ -86,20 +99,94 @@ static void put_scorecard(FILE *out, const json_t *results)
         json_t *met = json_object_get(c, "met");
         fputs("| ", out);
         fl_md_puts(out, fl_rj_str(c, "name", "general"));
-        fprintf(out, " | %lld | %lld | %lld | %s | %s | %s |\n", fl_rj_int(c, "scenarios", 0),
-                fl_rj_int(c, "tested", 0), fl_rj_int(c, "protected", 0), score, thr,
-                json_is_true(met) ? "yes" : json_is_false(met) ? "**no**" : "-");
+        fl_fired_tally(results, fl_rj_str(c, "name", "general"), &ct);
+        fmt_fired(&ct, fired, sizeof(fired));
+        fprintf(out, " | %lld | %lld | %lld | %s | %s | %s | %s |\n",
+                fl_rj_int(c, "scenarios", 0), fl_rj_int(c, "tested", 0),
+                fl_rj_int(c, "protected", 0), score, thr,
+                json_is_true(met) ? "yes" : json_is_false(met) ? "**no**" : "-", fired);
         scen += fl_rj_int(c, "scenarios", 0);
         tested += fl_rj_int(c, "tested", 0);
         prot += fl_rj_int(c, "protected", 0);
+        sum.known += ct.known;
+        sum.fired += ct.fired;
+        sum.never += ct.never;
     }
     char total[32] = "-";
     if (tested)
         fl_fmt_pct((double)prot / tested, total, sizeof(total));
-    fprintf(out, "| **all** | %lld | %lld | %lld | %s | | |\n\n", scen, tested, prot, total);
+    fmt_fired(&sum, fired, sizeof(fired));
+    fprintf(out, "| **all** | %lld | %lld | %lld | %s | | | %s |\n\n", scen, tested, prot, total,
+            fired);
     fputs("*tested*: run to a verdict (not skipped, no error); *protected*: passed (or passed "
-          "although expected to fail); *score* = protected / tested.\n\n", out);
+          "although expected to fail); *score* = protected / tested; *faults fired*: fault "
+          "windows that took effect / those that record it (bold: one took no effect that its "
+          "step did not allow).\n\n", out);
     json_decref(cats);
+}
+
+/* "## Faults": per experiment, whether each fault window took effect, so a PASS can be read
+ * as "the faults happened and the target coped", and a fault that never fired is named. */
+static void put_faults(FILE *out, const json_t *results)
+{
+    size_t i, j;
+    json_t *e, *f;
+    int listed = 0;
+    bool any_fault = false;
+    fputs("## Faults\n\nWhether each fault took effect during its window.\n\n", out);
+    json_array_foreach(fl_rj_arr(results, "experiments"), i, e) {
+        struct fl_fired_tally t = {0};
+        fl_fired_add(e, &t);
+        any_fault = any_fault || json_array_size(fl_rj_arr(e, "faults")) > 0;
+        if (!t.known)
+            continue;
+        listed++;
+        fputs("- ", out);
+        put_title(out, e);
+        fputs(": ", out);
+        int shown = 0;
+        long long more = 0, more_never = 0, more_allowed = 0;
+        json_array_foreach(fl_rj_arr(e, "faults"), j, f) {
+            long long n;
+            enum fl_fired st = fl_fault_fired(f, &n);
+            if (st == FL_FIRED_UNKNOWN)
+                continue;
+            if (shown == MD_MAX_FAULTS) {
+                more++;
+                more_never += st == FL_FIRED_NEVER;
+                more_allowed += st == FL_FIRED_ALLOWED;
+                continue;
+            }
+            fprintf(out, "%sstep %lld ", shown ? "; " : "", fl_rj_int(f, "step", (long long)j + 1));
+            fl_md_puts(out, fl_rj_str(f, "kind", "?"));
+            shown++;
+            if (st == FL_FIRED_YES) {
+                fprintf(out, ": fired %lld", n);
+                continue;
+            }
+            fputs(st == FL_FIRED_NEVER ? ": **never fired**" : ": did not fire (allowed)", out);
+            if (*fl_fault_effect(f)) {
+                fputs(" (", out);
+                fl_md_puts(out, fl_fault_effect(f));
+                fputc(')', out);
+            }
+        }
+        if (more) {
+            fprintf(out, "; and %lld more (%lld never fired", more, more_never);
+            if (more_allowed)
+                fprintf(out, ", %lld did not fire (allowed)", more_allowed);
+            fputc(')', out);
+        }
+        fputc('\n', out);
+    }
+    if (listed)
+        fputc('\n', out);
+    else if (any_fault)
+        /* An older faultline did not record it; saying "none fired" would be wrong. */
+        fputs("The results do not record whether the faults took effect (written by an older "
+              "faultline).\n\n", out);
+    else
+        fputs("No faults were injected.\n\n", out);
 }
 
 /* One bullet per experiment whose verdict is in the mask, with what the reader needs. */
@@ -270,6 +357,7 @@ static int markdown_render(const json_t *results, FILE *out, struct fl_err *err)
 {
     put_summary(out, results);
     put_scorecard(out, results);
+    put_faults(out, results);
 
     fputs("## Gaps\n\nExpected to hold, but did not (FAIL), or could not be tested (ERROR).\n\n",
           out);

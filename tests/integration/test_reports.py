@@ -318,7 +318,7 @@ def test_markdown_escapes_cells(render):
     e = experiment("FAIL", 0, category="a|b", title=EVIL, why="x|y\nz")
     md = render(results([e]), "markdown")["markdown"]
     row = [l for l in md.splitlines() if l.startswith("| a")][0]
-    assert row.startswith("| a\\|b |") and row.count("|") - row.count("\\|") == 8
+    assert row.startswith("| a\\|b |") and row.count("|") - row.count("\\|") == 9
     assert "<b>" not in md and "\\<b\\>" in md and "x\\|y z" in md
 
 
