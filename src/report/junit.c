@@ -114,6 +114,25 @@ static void put_properties(FILE *out, const json_t *e)
     fputs("      </properties>\n", out);
 }
 
+/* After a fault's line: whether it took effect ("; fired 37: ...", "; never fired: ...");
+ * nothing for a document without `fired`. */
+static void put_fired(FILE *out, const json_t *fault)
+{
+    long long n;
+    enum fl_fired st = fl_fault_fired(fault, &n);
+    const char *effect = fl_fault_effect(fault);
+    if (st == FL_FIRED_UNKNOWN)
+        return;
+    if (st == FL_FIRED_YES)
+        fprintf(out, "; fired %lld", n);
+    else
+        fputs(st == FL_FIRED_NEVER ? "; never fired" : "; did not fire (allowed)", out);
+    if (*effect) {
+        fputs(": ", out);
+        fl_xml_putn(out, effect, JUNIT_MAX_TEXT);
+    }
+}
+
 /* The verdict element. message= is the one-line why; the body repeats it with the phase or
  * check that did not hold, which is what a CI page shows when the test is opened. */
 static void put_outcome(FILE *out, const json_t *e, bool strict)
@@ -173,6 +192,18 @@ static void put_outcome(FILE *out, const json_t *e, bool strict)
         fputs(" failed: ", out);
         fl_xml_putn(out, fl_rj_str(p, "detail", ""), JUNIT_MAX_TEXT);
     }
+    /* A fault that never fired is why such an ERROR proved nothing: name it in the body. */
+    json_array_foreach(fl_rj_arr(e, "faults"), i, p) {
+        if (fl_fault_fired(p, NULL) != FL_FIRED_NEVER)
+            continue;
+        fprintf(out, "\nfault %lld ", fl_rj_int(p, "step", (long long)i + 1));
+        fl_xml_puts(out, fl_rj_str(p, "kind", "?"));
+        fputs(" never fired", out);
+        if (*fl_fault_effect(p)) {
+            fputs(": ", out);
+            fl_xml_putn(out, fl_fault_effect(p), JUNIT_MAX_TEXT);
+        }
+    }
     json_array_foreach(fl_rj_arr(e, "checks"), i, p) {
         if (fl_rj_bool(p, "ok", true))
             continue;
@@ -216,6 +247,7 @@ static void put_system_out(FILE *out, const json_t *e)
         fprintf(out, " (%s .. %s)%s", a, b, fl_rj_bool(x, "ok", true) ? "" : " NOT APPLIED: ");
         if (!fl_rj_bool(x, "ok", true))
             fl_xml_puts(out, fl_rj_str(x, "error", ""));
+        put_fired(out, x);
         fputc('\n', out);
     }
     json_array_foreach(fl_rj_arr(e, "series"), i, x) {
