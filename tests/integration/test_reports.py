@@ -7,6 +7,7 @@ opened in headless Chromium and its chart checked to render."""
 import json
 import os
 import pathlib
+import re
 import shutil
 import sqlite3
 import stat
@@ -24,10 +25,28 @@ EVIL = "<b>&amp; \"quoted\" 'x' | *star* _u_ `tick` [l](u) </script> ]]> ü漢�
 T0 = 1763900000000
 
 
+NEVER = "never fired: rule 'fsync' (io.sync:path=*nomatch*:errno=EIO) matched no call while on"
+INJECTED = "37 faults injected: rule 'fsync' failed 37 of 37 matching calls"
+
+
+def fault(step=1, kind="rules", start_ms=1000, end_ms=2000, fired=None, effect=None,
+          may_not_fire=None, **extra):
+    """One faults[] entry; fired/effect/may_not_fire are left out when None, as a document
+    written before they existed has them."""
+    f = {"step": step, "kind": kind, "what": f"{kind} step {step}", "start_ms": start_ms,
+         "end_ms": end_ms, "ok": True, "error": ""}
+    for k, v in (("fired", fired), ("effect", effect), ("may_not_fire", may_not_fire)):
+        if v is not None:
+            f[k] = v
+    f.update(extra)
+    return f
+
+
 def experiment(verdict, idx=0, category="storage", samples=80, title=None, fail_at=(30, 45),
-               **extra):
+               fired=None, effect=None, may_not_fire=None, **extra):
     """One experiment of the given verdict, with phases, a fault, one probe series and
-    figures that agree with its verdict."""
+    figures that agree with its verdict. fired/effect/may_not_fire go into its fault (left
+    out when None: the document of an older faultline); faults=[fault(...)] replaces it."""
     every = 100
     ss = []
     for k in range(samples):
@@ -92,6 +111,12 @@ def experiment(verdict, idx=0, category="storage", samples=80, title=None, fail_
         "rollback": {"ok": True, "errors": []},
         "log": [f"{330 + fail_at[0] * every} ms: applied corrupt state.json (truncate)"],
     }
+    for k, v in (("fired", fired), ("effect", effect), ("may_not_fire", may_not_fire)):
+        if v is not None:
+            e["faults"][0][k] = v
+    if fired == 0 and not may_not_fire and verdict == "ERROR":
+        e["faults"][0]["ok"], e["faults"][0]["error"] = True, ""
+        e["why"] = "the fault never happened: step 1 corrupt took no effect"
     if verdict == "SKIP":
         e["phases"], e["series"], e["faults"], e["checks"] = [], [], [], []
         e["metrics"] = {k: None for k in e["metrics"]}
@@ -113,6 +138,27 @@ def results(exps, strict=False, categories=None, seed=1234):
     if categories is not None:
         doc["categories"] = categories
     return doc
+
+
+def fired_doc():
+    """Windows that fired, one that never did, one allowed not to, and an experiment from an
+    older faultline (no fired field) and one without faults: storage fired 2 of 3 windows,
+    network 1 of 2 (the other allowed), process records nothing."""
+    rules = [{"id": "fsync", "rule": "io.sync:path=*nomatch*:errno=EIO", "seen": 0,
+              "injected": 0}]
+    e0 = experiment("ERROR", 0, "storage", why="the fault never happened: step 2 rules took "
+                    "no effect", faults=[
+                        fault(1, "corrupt", 1000, 2000, fired=1, effect="corrupted state.json"),
+                        fault(2, "rules", 3000, 3100, fired=0, effect=NEVER, rules=rules)])
+    e1 = experiment("PASS", 1, "storage", faults=[fault(1, "rules", 2000, 6000, fired=37,
+                                                        effect=INJECTED)])
+    e2 = experiment("PASS", 2, "network", faults=[
+        fault(1, "toxic", 1000, 3000, fired=3, effect="3 connections through the toxic, 12.0 KiB",
+              connections=3, bytes=12288),
+        fault(2, "toxic", 4000, 6000, fired=0, may_not_fire=True, effect=EVIL)])
+    e3 = experiment("PASS", 3, "process")
+    e4 = experiment("SKIP", 4, "process")
+    return results([e0, e1, e2, e3, e4])
 
 
 def every_verdict(**kw):
@@ -263,6 +309,29 @@ def test_junit_escapes_titles(render, tmp_path):
     assert case.find("failure").get("message").startswith(EVIL)
 
 
+def test_junit_reports_fired_faults(render, tmp_path):
+    root = junit(render, tmp_path, fired_doc())
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    out = cases["Error experiment 0"].find("system-out").text
+    assert "fault 1 corrupt: corrupt step 1 (1.00 s .. 2.00 s); fired 1: corrupted state.json\n" \
+        in out
+    assert "fault 2 rules: rules step 2 (3.00 s .. 3.10 s); never fired: rule 'fsync' " \
+        "(io.sync:path=*nomatch*:errno=EIO) matched no call while on\n" in out
+    assert "never fired: never fired" not in out
+    # The ERROR's body, what a CI page shows when the test is opened, names the fault.
+    body = cases["Error experiment 0"].find("error").text
+    assert "\nfault 2 rules never fired: rule 'fsync'" in body and "fault 1" not in body
+    out = cases["Pass experiment 1"].find("system-out").text
+    assert "; fired 37: " + INJECTED + "\n" in out
+    out = cases["Pass experiment 2"].find("system-out").text
+    assert "; fired 3: 3 connections" in out and "; did not fire (allowed): " + EVIL in out
+    assert "never fired" not in out
+    # A document from before `fired` existed: the fault line as it always was.
+    out = cases["Pass experiment 3"].find("system-out").text
+    assert "fault 1 corrupt: corrupt state.json: truncate (3.33 s .. 4.83 s)\n" in out
+    assert "fired" not in out
+
+
 def test_junit_schema_rejects_wrong_documents(tmp_path):
     """The schema is not a rubber stamp."""
     bad = tmp_path / "bad.xml"
@@ -322,6 +391,73 @@ def test_markdown_escapes_cells(render):
     assert "<b>" not in md and "\\<b\\>" in md and "x\\|y z" in md
 
 
+def table_rows(md):
+    """The scorecard's rows by category: {name: [cells]}."""
+    card = md.split("## Scorecard")[1].split("## ")[0]
+    return {cells[0]: cells[1:] for cells in
+            ([c.strip() for c in line.strip("|").split(" | ")] for line in card.splitlines()
+             if line.startswith("| ") and not line.startswith("| category"))}
+
+
+def test_markdown_faults_fired_column(render):
+    md = render(fired_doc(), "markdown")["markdown"]
+    assert "| category | scenarios | tested | protected | score | threshold | met | " \
+        "faults fired |" in md
+    rows = table_rows(md)
+    # Bold when a window never fired; one allowed not to fire is not flagged.
+    assert rows["storage"][-1] == "**2/3**"
+    assert rows["network"][-1] == "1/2"
+    assert rows["process"][-1] == "-"  # an older experiment and one without faults
+    assert rows["**all**"][-1] == "**3/5**"
+    all_fired = results([experiment("PASS", 0, fired=4), experiment("PASS", 1, fired=1)])
+    rows = table_rows(render(all_fired, "markdown")["markdown"])
+    assert rows["storage"][-1] == "2/2" and rows["**all**"][-1] == "2/2"
+
+
+def test_markdown_faults_section(render):
+    md = render(fired_doc(), "markdown")["markdown"]
+    assert md.index("## Scorecard") < md.index("## Faults") < md.index("## Gaps")
+    sec = md.split("## Faults")[1].split("## Gaps")[0]
+    lines = [l for l in sec.splitlines() if l.startswith("- ")]
+    assert lines[0] == ("- **Error experiment 0** (`exp-0`): step 1 corrupt: fired 1; step 2 "
+                        "rules: **never fired** (rule 'fsync' \\(io.sync:path=\\*nomatch\\*:"
+                        "errno=EIO\\) matched no call while on)")
+    assert lines[1] == "- **Pass experiment 1** (`exp-1`): step 1 rules: fired 37"
+    assert lines[2].startswith("- **Pass experiment 2** (`exp-2`): step 1 toxic: fired 3; step 2 "
+                               "toxic: did not fire (allowed) (\\<b\\>\\&amp;")
+    assert "**never fired**" not in lines[2]
+    # Not listed: the experiment without `fired` (an older faultline) and the one without faults.
+    assert len(lines) == 3 and "exp-3" not in sec and "exp-4" not in sec
+    assert "<b>" not in sec
+
+
+def test_markdown_faults_section_caps_windows(render):
+    fs = [fault(k, "kill", 1000 + k * 100, 1050 + k * 100, fired=k) for k in range(1, 12)]
+    fs.append(fault(12, "rules", 3000, 3100, fired=0, effect=NEVER))
+    md = render(results([experiment("ERROR", 0, faults=fs)]), "markdown")["markdown"]
+    line = [l for l in md.split("## Faults")[1].splitlines() if l.startswith("- ")][0]
+    assert line.count("step ") == 10 and "step 10 kill: fired 10;" in line
+    assert "step 11" not in line and "**never fired**" not in line
+    assert line.endswith("; and 2 more (1 never fired)")
+    fs.append(fault(13, "toxic", 3000, 3100, fired=0, may_not_fire=True))
+    md = render(results([experiment("ERROR", 0, faults=fs)]), "markdown")["markdown"]
+    line = [l for l in md.split("## Faults")[1].splitlines() if l.startswith("- ")][0]
+    assert line.endswith("; and 3 more (1 never fired, 1 did not fire (allowed))")
+    assert table_rows(md)["storage"][-1] == "**11/13**"
+
+
+def test_markdown_without_fired_faults(render):
+    md = render(results([experiment("SKIP", 0)]), "markdown")["markdown"]
+    assert "No faults were injected." in md.split("## Faults")[1].split("## Gaps")[0]
+    # A document written before `fired` existed: nothing said to have fired or not.
+    md = render(every_verdict(), "markdown")["markdown"]
+    sec = md.split("## Faults")[1].split("## Gaps")[0]
+    assert "do not record whether the faults took effect" in sec and "- " not in sec
+    assert "No faults were injected." not in sec
+    assert "never fired" not in md and "did not fire" not in md
+    assert {cells[-1] for cells in table_rows(md).values()} == {"-"}
+
+
 def test_markdown_empty_suite(render):
     md = render(results([]), "markdown")["markdown"]
     assert "**0 experiments:**" in md and "No experiments were run." in md
@@ -364,6 +500,69 @@ def test_html_huge_sample_counts_bounded(render, tmp_path):
 def test_html_empty_suite(render):
     page = render(results([]), "html")["html"]
     assert "No experiments were run." in page and "<svg" not in page
+
+
+def fault_groups(section):
+    """The timeline's fault windows of one experiment's section: [(class, inner text)]."""
+    return re.findall(r'<g(?: class="([^"]*)")?><title>(fault .*?)</g>', section, re.S)
+
+
+def sections(page):
+    """{experiment index: its <section>}."""
+    return {int(m.group(1)): m.group(2) for m in
+            re.finditer(r'<section class="exp" id="exp-(\d+)">(.*?)</section>', page, re.S)}
+
+
+def test_html_marks_unfired_windows(render):
+    page = render(fired_doc(), "html")["html"]
+    sec = sections(page)
+    g = fault_groups(sec[0])
+    assert [c for c, _ in g] == ["", "fault-unfired-never"]
+    fired, never = g[0][1], g[1][1]
+    # A window that fired keeps today's look, with the count and effect in its tooltip.
+    assert 'class="fw"' in fired and 'class="fwl"' in fired and "-never" not in fired
+    assert "\nfired 1 time: corrupted state.json</title>" in fired
+    # One that never fired: unshaded, outlined, labelled, its effect in the tooltip.
+    for cls in ("fw-never", "fwl-never", "fwe-never", "fwt-never"):
+        assert f'class="{cls}"' in never
+    assert 'class="fw"' not in never and ">rules: never fired</text>" in never
+    assert "\nnever fired: rule &#39;fsync&#39; (io.sync:path=*nomatch*:errno=EIO) matched no " \
+        "call while on" in never
+    assert "\nrule fsync (io.sync:path=*nomatch*:errno=EIO): 0 injected of 0 seen" in never
+    assert "Outlined in dashed red, unshaded: a fault that never fired" in sec[0]
+    # The Faults table: the count, then the effect, never fired flagged.
+    assert "<th>applied</th><th>fired</th>" in sec[0]
+    assert '<td class="fired">1: corrupted state.json</td>' in sec[0]
+    assert ('<td class="fired-never">0: <span class="met-no">never fired</span>: rule '
+            "&#39;fsync&#39; (io.sync:path=*nomatch*:errno=EIO) matched no call while on</td>"
+            in sec[0])
+    assert "never fired: never fired" not in page
+    # Allowed not to fire: the same look in grey, said so, the effect escaped.
+    g = fault_groups(sec[2])
+    assert [c for c, _ in g] == ["", "fault-unfired-allowed"]
+    assert ">toxic: did not fire (allowed)</text>" in g[1][1] and 'class="fwl-allowed"' in g[1][1]
+    assert "\n3 connections, 12288 bytes</title>" in g[0][1]
+    assert "never fired" not in sec[2] and "Outlined in dashed grey" in sec[2]
+    assert sec[2].count("&lt;b&gt;&amp;amp; &quot;quoted&quot;") == 2 and "<b>&amp;" not in page
+    assert '<td class="fired-allowed">0: <span class="muted">did not fire (allowed)</span>' \
+        in sec[2]
+    # Everything fired: no unfired window, no note about one.
+    assert "fault-unfired" not in sec[1] and "never fired" not in sec[1]
+    assert "Outlined" not in sec[1] and '<td class="fired">37: 37 faults injected' in sec[1]
+    # The scorecard's column, as in Markdown.
+    assert "<th>met</th><th>faults fired</th>" in page
+    assert '<span class="met-no">2/3</span>' in page and '<td class="n">1/2</td>' in page
+
+
+def test_html_older_document_shows_nothing_about_firing(render):
+    page = render(every_verdict(), "html")["html"]
+    assert "fault-unfired" not in page and 'class="fwl-' not in page
+    assert "never fired" not in page and "did not fire" not in page and "fired " not in page
+    assert "<th>fired</th>" not in page and "faults fired" not in page
+    assert "Outlined" not in page
+    # An older experiment among newer ones: its own table has no fired column.
+    sec = sections(render(fired_doc(), "html")["html"])
+    assert "<th>fired</th>" not in sec[3] and [c for c, _ in fault_groups(sec[3])] == [""]
 
 
 def chromium():
@@ -449,6 +648,36 @@ def test_html_chart_renders_in_chromium(render, tmp_path):
     assert green > 200 and red > 50, (green, red)
 
 
+def test_html_unfired_window_renders_in_chromium(render, tmp_path):
+    """In the painted page a window that fired is shaded orange; one that never fired is not
+    shaded at all but outlined in red: its edges are red lines down the whole chart."""
+    chromium()
+
+    def paint(doc, name):
+        render(doc, "html")
+        page = tmp_path / f"{name}.html"
+        shutil.copy(tmp_path / "out.html", page)
+        shot = tmp_path / f"{name}.png"
+        r = chromium_run(["--hide-scrollbars", "--window-size=1100,2000",
+                          f"--screenshot={shot}", page.as_uri()], tmp_path)
+        assert shot.exists(), r.stderr[-2000:]
+        w, _, rows = png_pixels(shot.read_bytes())
+        orange, red_in_column = 0, [0] * w
+        for row in rows:
+            for x, (r_, g, b) in enumerate(row):
+                if r_ > 200 and r_ - g > 60 and g - b > 40:
+                    orange += 1
+                elif r_ > 150 and r_ - g > 60 and r_ - b > 60 and abs(g - b) < 40:
+                    red_in_column[x] += 1
+        # Red text (a badge, "never fired" in the table) is short; a window's edge is tall.
+        return orange, max(red_in_column)
+
+    fired = paint(results([experiment("PASS", 0, fired=5, effect="hit 5 processes")]), "fired")
+    never = paint(results([experiment("ERROR", 0, fired=0, effect=NEVER)]), "never")
+    assert fired[0] > 1000 and never[0] < 50, (fired, never)
+    assert never[1] > 100 and fired[1] < 40, (fired, never)
+
+
 # ---- history ----
 
 
@@ -523,7 +752,11 @@ def test_odd_documents_do_not_break_reports(render, tmp_path):
     doc = {"experiments": [
         1, "x", {}, None,
         {"verdict": "WEIRD", "title": "odd", "series": "no", "metrics": [], "phases": [{}],
-         "faults": [{"start_ms": 500}], "objectives": [{}], "leaks": {"fds": {}},
+         "faults": [{"start_ms": 500}, {"fired": -1}, {"fired": "3"}, {"fired": True},
+                    {"fired": 1e300}, {"fired": 0, "effect": 5, "rules": "no",
+                                       "may_not_fire": "yes", "connections": "x"},
+                    {"fired": 2.0, "rules": [1, {}, {"id": 5}], "bytes": -4}, 7],
+         "objectives": [{}], "leaks": {"fds": {}},
          "log": [1, None, "line"]},
         {"verdict": "fail", "series": [{"samples": [{"t_ms": 5}, {}, {"ok": True,
                                                                      "latency_ms": -3}]}]},
@@ -532,6 +765,8 @@ def test_odd_documents_do_not_break_reports(render, tmp_path):
     assert xmllint_schema(tmp_path / "out.junit").returncode == 0
     assert "WEIRD" in out["html"] and "unknown verdict" in out["junit"]
     assert "| general |" in out["markdown"]
+    # Only the two windows with a usable count say anything about firing.
+    assert out["markdown"].count("never fired") == 1 and "| **1/2** |" in out["markdown"]
 
 
 def test_report_run_twice_is_byte_identical(render):
