@@ -64,6 +64,8 @@ static const char proxy_help[] =
     "                                 [-a KEY=VALUE]...\n"
     "  faultline proxy toxic update NAME TOXIC [-a KEY=VALUE]... [--toxicity F]\n"
     "  faultline proxy toxic remove NAME TOXIC\n"
+    "  faultline proxy toxic stats NAME TOXIC   connections and bytes the toxic met so far\n"
+    "                                          (faultline's own API: not on Toxiproxy)\n"
     "Each takes --json (print the API's JSON as is). An API error is one line, exit 1;\n"
     "an unreachable API exits 3.\n";
 

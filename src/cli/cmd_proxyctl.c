@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_proxyctl.c - the client half of `faultline proxy`: list, create, toggle, delete, inspect
- * and toxic add|update|remove against a running proxy's HTTP API, in the spirit of
- * toxiproxy-cli.
+ * and toxic add|update|remove|stats against a running proxy's HTTP API, in the spirit of
+ * toxiproxy-cli (stats is faultline's own: it needs a faultline proxy).
  *
  * Why a hand-written HTTP/1.1 client: the API is on loopback and every exchange is one small
  * request with `Connection: close` and a Content-Length reply, so a socket, a write and a read
@@ -30,6 +30,7 @@
 #include "err.h"
 #include "log.h"
 #include "toxic.h"
+#include "units.h"
 
 #define CTL_DEFAULT_API "127.0.0.1:8474"
 #define CTL_TIMEOUT_S 30           /* the server answers within a loop turn; this is generous */
@@ -131,14 +132,14 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
-/* A request path: /proxies/NAME[/toxics[/TOXIC]], names percent-encoded (they are free text:
- * spaces, '%', '?'). Returns 0, or a usage error when the names do not fit a sane path. */
+/* A request path: /proxies/NAME[/toxics[/TOXIC[TAIL]]], names percent-encoded (they are free
+ * text: spaces, '%', '?'). Returns 0, or a usage error when the names do not fit a sane path. */
 static int make_path(char *out, size_t cap, const char *proxy, const char *mid,
-                     const char *toxic)
+                     const char *toxic, const char *tail)
 {
-    const char *parts[] = {"/proxies/", proxy, mid, toxic};
+    const char *parts[] = {"/proxies/", proxy, mid, toxic, tail};
     size_t n = 0;
-    for (int i = 0; i < 4 && parts[i]; i++) {
+    for (int i = 0; i < 5 && parts[i]; i++) {
         bool raw = i % 2 == 0;
         for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
             if (n + 4 >= cap)
@@ -440,7 +441,7 @@ static int do_list(const struct ctl *c)
 static int do_inspect(const struct ctl *c, const char *name)
 {
     char path[4096];
-    if (make_path(path, sizeof(path), name, NULL, NULL))
+    if (make_path(path, sizeof(path), name, NULL, NULL, NULL))
         return FL_EXIT_USAGE;
     return call_and_show(c, "GET", path, NULL, print_proxy);
 }
@@ -465,7 +466,7 @@ static int do_create(const struct ctl *c, const char *name, const char *listen,
 static int do_toggle(const struct ctl *c, const char *name)
 {
     char path[4096];
-    if (make_path(path, sizeof(path), name, NULL, NULL))
+    if (make_path(path, sizeof(path), name, NULL, NULL, NULL))
         return FL_EXIT_USAGE;
     struct reply rp;
     json_t *v = NULL;
@@ -494,7 +495,7 @@ static int do_toggle(const struct ctl *c, const char *name)
 static int do_delete(const struct ctl *c, const char *name)
 {
     char path[4096];
-    if (make_path(path, sizeof(path), name, NULL, NULL))
+    if (make_path(path, sizeof(path), name, NULL, NULL, NULL))
         return FL_EXIT_USAGE;
     struct reply rp;
     int rc = call(c, "DELETE", path, NULL, &rp, NULL);
@@ -555,7 +556,7 @@ static int send_toxic(struct ctl *c, const char *method, const char *proxy, cons
                       json_t *b, const char *verb)
 {
     char path[4096];
-    if (make_path(path, sizeof(path), proxy, toxic ? "/toxics/" : "/toxics", toxic)) {
+    if (make_path(path, sizeof(path), proxy, toxic ? "/toxics/" : "/toxics", toxic, NULL)) {
         json_decref(b);
         return FL_EXIT_USAGE;
     }
@@ -569,6 +570,27 @@ static int send_toxic(struct ctl *c, const char *method, const char *proxy, cons
     }
     json_decref(v);
     return rc;
+}
+
+/* One line for a toxic's counters (GET .../toxics/TOXIC/stats): the connections it acted on,
+ * of those it was rolled for, and the bytes that went through it. */
+static void print_toxic_stats(json_t *v)
+{
+    json_int_t active = json_integer_value(json_object_get(v, "connections_active"));
+    json_int_t seen = json_integer_value(json_object_get(v, "connections_seen"));
+    json_int_t bytes = json_integer_value(json_object_get(v, "bytes"));
+    char size[32];
+    fl_format_size(bytes > 0 ? (uint64_t)bytes : 0, size, sizeof(size));
+    printf("%s: %lld connection%s (%lld seen), %s\n", str_of(v, "name"), (long long)active,
+           active == 1 ? "" : "s", (long long)seen, size);
+}
+
+static int do_toxic_stats(const struct ctl *c, const char *proxy, const char *toxic)
+{
+    char path[4096];
+    if (make_path(path, sizeof(path), proxy, "/toxics/", toxic, "/stats"))
+        return FL_EXIT_USAGE;
+    return call_and_show(c, "GET", path, NULL, print_toxic_stats);
 }
 
 enum { OPT_API = 0x100, OPT_JSON, OPT_LISTEN, OPT_UPSTREAM, OPT_TYPE, OPT_STREAM, OPT_TOXICITY,
@@ -626,11 +648,12 @@ int fl_proxyctl(int argc, char **argv)
         if (argc < 2 || argv[1][0] == '-') {
             if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
                 goto help;
-            return fl_usage_error("proxy toxic: expected add, update or remove");
+            return fl_usage_error("proxy toxic: expected add, update, remove or stats");
         }
-        if (strcmp(argv[1], "add") && strcmp(argv[1], "update") && strcmp(argv[1], "remove"))
-            return fl_usage_error("proxy toxic: unknown action '%s' (expected add, update or "
-                                  "remove)", argv[1]);
+        if (strcmp(argv[1], "add") && strcmp(argv[1], "update") && strcmp(argv[1], "remove") &&
+            strcmp(argv[1], "stats"))
+            return fl_usage_error("proxy toxic: unknown action '%s' (expected add, update, "
+                                  "remove or stats)", argv[1]);
         snprintf(cmd, sizeof(cmd), "toxic %s", argv[1]);
         first = 2;
     }
@@ -789,11 +812,14 @@ int fl_proxyctl(int argc, char **argv)
         if (toxicity_given)
             json_object_set_new(b, "toxicity", json_real(toxicity));
         rc = send_toxic(&c, "PATCH", args[0], args[1], b, "updated");
+    } else if (!strcmp(cmd, "toxic stats")) {
+        if (!(rc = need_args(nargs, 2, "toxic stats NAME TOXIC")))
+            rc = do_toxic_stats(&c, args[0], args[1]);
     } else { /* toxic remove */
         if ((rc = need_args(nargs, 2, "toxic remove NAME TOXIC")))
             goto out;
         char path[4096];
-        if (make_path(path, sizeof(path), args[0], "/toxics/", args[1])) {
+        if (make_path(path, sizeof(path), args[0], "/toxics/", args[1], NULL)) {
             rc = FL_EXIT_USAGE;
             goto out;
         }

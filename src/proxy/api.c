@@ -577,6 +577,20 @@ static json_t *toxic_json(const struct fl_toxic *t)
     return o;
 }
 
+/* GET .../toxics/{toxic}/stats: the toxic's counters (struct fl_toxic_stats), so a caller can
+ * tell whether it took effect. Not part of toxic_json: Toxiproxy's clients compare those
+ * objects, and the counters would make two reads of an unchanged toxic differ. */
+static json_t *toxic_stats_json(const struct fl_toxic *t)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "name", json_string(t->name));
+    json_object_set_new(o, "connections_seen", json_integer((json_int_t)t->stats.connections_seen));
+    json_object_set_new(o, "connections_active",
+                        json_integer((json_int_t)t->stats.connections_active));
+    json_object_set_new(o, "bytes", json_integer((json_int_t)t->stats.bytes));
+    return o;
+}
+
 static json_t *toxics_json(const struct fl_proxy *p)
 {
     json_t *a = json_array();
@@ -1272,14 +1286,17 @@ enum route {
     R_PROXY,
     R_TOXICS,
     R_TOXIC,
+    R_TOXIC_STATS,           /* a faultline extension: what the toxic met (toxic_stats_json) */
     R_METRICS,
 };
 
-/* Split /a/b/c into at most 4 segments; an empty segment (trailing slash, //) matches nothing,
- * as with the reference's router. */
+/* Split /a/b/c into at most 5 segments (more: something follows the 5th, which no route
+ * takes); an empty segment (trailing slash, //) matches nothing, as with the reference's
+ * router. */
 static enum route route_of(const struct fl_api *api, char *path, char **seg)
 {
     int n = 0;
+    bool more = false;
     if (path[0] != '/')
         return R_NONE;
     char *s = path + 1;
@@ -1290,6 +1307,7 @@ static enum route route_of(const struct fl_api *api, char *path, char **seg)
             break;
         *slash = '\0';
         s = slash + 1;
+        more = n == 5;
     }
     for (int i = 0; i < n; i++)
         if (!seg[i][0])
@@ -1313,6 +1331,9 @@ static enum route route_of(const struct fl_api *api, char *path, char **seg)
         return R_TOXICS;
     if (n == 4 && !strcmp(seg[2], "toxics"))
         return R_TOXIC;
+    /* The only 5-segment route; every other one stays the router's 404, as in Toxiproxy. */
+    if (n == 5 && !more && !strcmp(seg[2], "toxics") && !strcmp(seg[4], "stats"))
+        return R_TOXIC_STATS;
     return R_NONE;
 }
 
@@ -1328,6 +1349,7 @@ static bool method_allowed(enum route rt, const char *m)
     case R_RESET:
         return post;
     case R_VERSION:
+    case R_TOXIC_STATS:
         return get;
     case R_METRICS:
         return true;
@@ -1511,7 +1533,9 @@ static void api_execute(struct fl_api *api, struct api_req *q)
         resp_error(r, 404, "toxic not found");
         return;
     }
-    if (get)
+    if (rt == R_TOXIC_STATS)
+        resp_json(r, 200, toxic_stats_json(t));
+    else if (get)
         resp_json(r, 200, toxic_json(t));
     else if (del) {
         fl_toxic_remove(p, t);

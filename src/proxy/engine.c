@@ -515,6 +515,8 @@ static void stage_input(struct fl_link *l, size_t idx, struct fl_item *it)
             stage_input(l, idx + 1, it);
         return;
     }
+    if (it->kind == FL_ITEM_DATA && st->stats)
+        st->stats->bytes += it->len; /* NULL only if retired: belt and braces */
     if (it->kind == FL_ITEM_DATA)
         st->ops->on_data(st, it);
     else if (st->ops->on_eof)
@@ -550,12 +552,13 @@ static void stage_free_queue(struct fl_stage *st)
 static void stage_retire(struct fl_stage *st)
 {
     st->dead = true;
+    st->stats = NULL; /* the toxic may be freed before the timer's close callback */
     heap_remove(st->link->conn->srv, st);
     uv_timer_stop(st->timer);
     uv_close((uv_handle_t *)st->timer, on_stage_closed);
 }
 
-static struct fl_stage *stage_new(struct fl_link *l, const struct fl_toxic *t)
+static struct fl_stage *stage_new(struct fl_link *l, struct fl_toxic *t)
 {
     struct fl_conn *c = l->conn;
     struct fl_stage *st = calloc(1, sizeof(*st));
@@ -574,11 +577,27 @@ static struct fl_stage *stage_new(struct fl_link *l, const struct fl_toxic *t)
     st->link = l;
     st->toxic_id = t->id;
     st->toxic_version = t->version;
+    st->stats = &t->stats;
     memcpy(st->attr, t->attr, sizeof(st->attr));
     /* Toxicity is decided once per link and stage start, as in the reference (spec §5.3). */
     st->active = t->toxicity >= 1.0 || (t->toxicity > 0 && fl_prng_unit(&c->srv->prng) <
                                                                t->toxicity);
     return st;
+}
+
+/* A stage for t was just made on this link: count the connection for t. remade: the link had
+ * a stage of t before (t was updated), so the connection is counted already, and only a first
+ * win of the roll is new. Kinds with on_accept were counted when the client was accepted. */
+static void stage_count(struct fl_stage *st, struct fl_toxic *t, bool remade)
+{
+    if (t->ops->on_accept)
+        return;
+    if (!remade)
+        t->stats.connections_seen++;
+    if (st->active && !st->counted_active) {
+        st->counted_active = true;
+        t->stats.connections_active++;
+    }
 }
 
 /*
@@ -610,8 +629,7 @@ static void link_rebuild(struct fl_link *l)
         struct fl_toxic *t = p->toxics[i];
         if (t->dir != l->dir)
             continue;
-        struct fl_stage *st = NULL;
-        int64_t carried = 0;
+        struct fl_stage *st = NULL, *prev = NULL;
         for (size_t j = 0; j < n_old; j++) {
             if (old[j]->toxic_id != t->id)
                 continue;
@@ -619,7 +637,7 @@ static void link_rebuild(struct fl_link *l)
                 st = old[j];
                 kept[j] = true;
             } else {
-                carried = old[j]->counter;
+                prev = old[j];
             }
         }
         if (!st) {
@@ -628,7 +646,11 @@ static void link_rebuild(struct fl_link *l)
                 close_conn = true;
                 continue;
             }
-            st->counter = carried;
+            if (prev) {
+                st->counter = prev->counter;
+                st->counted_active = prev->counted_active;
+            }
+            stage_count(st, t, prev != NULL);
         }
         neu[n++] = st;
     }
@@ -1456,15 +1478,19 @@ static void on_accept(uv_stream_t *listener, int status)
         return;
     }
     /* Connection-setup toxics (refuse, slow_open) decide before anything is dialled; their
-     * toxicity is rolled here, once per connection, from the seeded generator. */
+     * toxicity is rolled here, once per connection, from the seeded generator. This is where
+     * they count the connection (their pass-through stages do not: stage_count); a toxic
+     * after one that refused it was never rolled for, so it does not. */
     uint64_t delay_ms = 0;
     for (size_t i = 0; i < p->n_toxics; i++) {
         struct fl_toxic *t = p->toxics[i];
         if (!t->ops->on_accept)
             continue;
+        t->stats.connections_seen++;
         if (!(t->toxicity >= 1.0 || (t->toxicity > 0 && fl_prng_unit(&p->srv->prng) <
                                                            t->toxicity)))
             continue;
+        t->stats.connections_active++;
         enum fl_accept_verdict v = t->ops->on_accept(t->attr, p->srv, &delay_ms);
         if (v != FL_ACCEPT_GO) {
             conn_close(c, v == FL_ACCEPT_RESET);

@@ -36,6 +36,19 @@ enum fl_dir { FL_UPSTREAM = 0, FL_DOWNSTREAM = 1 };
 struct fl_server;
 struct fl_conn;
 
+/* What a toxic met, for GET /proxies/{proxy}/toxics/{toxic}/stats (a faultline extension), so
+ * that a caller such as the experiment runner can tell a toxic that took effect from one that
+ * nothing went through. Counted on the loop thread from the toxic's creation on, kept across
+ * updates. A connection counts once per toxic, however often the toxic is updated. */
+struct fl_toxic_stats {
+    uint64_t connections_seen;   /* connections its toxicity was rolled for: a stage made on
+                                  * the link of its direction, or (kinds with on_accept) the
+                                  * accept-time roll */
+    uint64_t connections_active; /* ...of which it won the roll (an active stage at some point,
+                                  * or the on_accept hook ran) */
+    uint64_t bytes;              /* data bytes that reached an active stage of it */
+};
+
 struct fl_toxic {
     uint64_t id;             /* creation order: the chain order within a direction */
     uint64_t version;        /* bumped by every update */
@@ -45,6 +58,7 @@ struct fl_toxic {
     const struct fl_toxic_ops *ops;
     double toxicity;         /* probability per link and stage start; >= 1 always, <= 0 never */
     int64_t attr[FL_TOXIC_MAX_ATTRS]; /* in ops->attrs order */
+    struct fl_toxic_stats stats; /* live stages point here (fl_stage.stats) */
 };
 
 struct fl_proxy {

@@ -28,6 +28,7 @@
 struct fl_stage;
 struct fl_link;
 struct fl_server;
+struct fl_toxic_stats;
 
 enum fl_item_kind {
     FL_ITEM_DATA,  /* bytes to forward */
@@ -111,6 +112,11 @@ struct fl_stage {
     uint64_t wake_ns;        /* engine: this stage's key in the server's timer heap */
     size_t heap_idx;         /* engine: position in that heap, SIZE_MAX when not in it */
     void *priv;              /* the kind's own state (malloc'd by it, free()d by the engine) */
+    /* engine: the toxic's counters while the stage is in a chain; NULL once retired, since a
+     * retired stage can outlive its toxic (its timer closes on a later loop turn) */
+    struct fl_toxic_stats *stats;
+    bool counted_active;     /* engine: this link is in stats->connections_active (carried
+                              * over when the stage is re-made for an update, as counter is) */
 };
 
 /* Engine services for toxic kinds (engine.c). */

@@ -145,6 +145,28 @@ def test_toxic_add_json_defaults_and_upstream(cli, proxy, upstream):
     assert t["attributes"] == {"rate": 20} and t["toxicity"] == 0.25
 
 
+def test_toxic_stats_one_line_and_json(cli, proxy, upstream):
+    addr = proxy.create("my p", upstream.addr)
+    proxy.json("POST", "/proxies/my%20p/toxics", {"name": "slow 1", "type": "latency",
+                                                  "attributes": {"latency": 1}}, expect=200)
+    assert ok(cli("toxic", "stats", "my p", "slow 1")) == "slow 1: 0 connections (0 seen), 0B\n"
+    s = connect(addr)
+    s.sendall(b"x" * 42200)
+    got = b""
+    while len(got) < 42200:
+        got += s.recv(65536)
+    s.close()
+    assert ok(cli("toxic", "stats", "my p", "slow 1")) == \
+        "slow 1: 1 connection (1 seen), 41.21KiB\n"
+    out = ok(cli("toxic", "stats", "my p", "slow 1", "--json"))
+    _, _, body = proxy.api("GET", "/proxies/my%20p/toxics/slow%201/stats")
+    assert out == body.decode() + "\n"
+    assert json.loads(out) == {"name": "slow 1", "connections_seen": 1,
+                               "connections_active": 1, "bytes": 42200}
+    one_error(cli("toxic", "stats", "my p", "nope"), 1, "HTTP 404: toxic not found")
+    one_error(cli("toxic", "stats", "nope", "slow 1"), 1, "HTTP 404: proxy not found")
+
+
 def test_api_errors_are_one_line_exit_1(cli, proxy, upstream):
     proxy.create("p", upstream.addr)
     one_error(cli("inspect", "nope"), 1, "HTTP 404: proxy not found")
@@ -202,8 +224,12 @@ def test_not_an_http_api_exits_1(cli):
     (["toxic", "update", "p", "t"],
      "proxy toxic update: nothing to change (give -a KEY=VALUE or --toxicity F)"),
     (["toxic", "frobnicate"],
-     "proxy toxic: unknown action 'frobnicate' (expected add, update or remove)"),
-    (["toxic"], "proxy toxic: expected add, update or remove"),
+     "proxy toxic: unknown action 'frobnicate' (expected add, update, remove or stats)"),
+    (["toxic"], "proxy toxic: expected add, update, remove or stats"),
+    (["toxic", "stats", "p"], "proxy toxic stats NAME TOXIC: missing argument (usage: "
+     "faultline proxy toxic stats NAME TOXIC)"),
+    (["toxic", "stats", "p", "t", "-a", "latency=1"],
+     "proxy toxic stats: -a does not apply here (try 'faultline help proxy')"),
     (["inspect"], "proxy inspect NAME: missing argument (usage: faultline proxy inspect NAME)"),
     (["list", "extra"], "proxy list: too many arguments (usage: faultline proxy list)"),
     (["list", "--listen", "127.0.0.1:0"],
