@@ -225,3 +225,12 @@ void fl_fault_describe_entry(const json_t *entry, char *buf, size_t len)
     else
         snprintf(buf, len, "%s", kind ? kind : "(unknown kind)");
 }
+
+long fl_fault_effects(const struct fl_fault_ops *ops, const json_t *report, char *what,
+                      size_t len)
+{
+    if (ops && ops->effects)
+        return ops->effects(report, what, len);
+    snprintf(what, len, "applied");
+    return 1;
+}

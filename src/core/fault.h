@@ -78,7 +78,16 @@ struct fl_fault_ops {
                   struct fl_err *err);
     /* One line for status listings. */
     void (*describe)(const json_t *params, char *buf, size_t len);
+    /* How many things a successful apply changed, read from its report, with one line saying
+     * what ("hit 2 processes: pid 12, 13"); 0 means it took no effect (a kill whose matches
+     * had all exited): an experiment then says the fault never happened. NULL: every
+     * successful apply counts once. */
+    long (*effects)(const json_t *report, char *what, size_t len);
 };
+
+/* What an applied fault did, through the kind's effects hook (1 and "applied" without one). */
+long fl_fault_effects(const struct fl_fault_ops *ops, const json_t *report, char *what,
+                      size_t len);
 
 #define FL_FAULT_KINDS(X) X(corrupt) X(fill) X(hog) X(kill) X(lock) X(preload) X(stop)
 

@@ -694,6 +694,39 @@ static void kill_describe(const json_t *params, char *buf, size_t len)
              every ? fl_format_duration(every, dur, sizeof(dur)) : "");
 }
 
+/* A kill took effect on every process its signal reached; matches that had exited ("gone"),
+ * were refused or dry-run hit nothing. */
+static long kill_effects(const json_t *report, char *what, size_t len)
+{
+    const json_t *hits = json_object_get(report, "hits");
+    if (!hits) {
+        snprintf(what, len, "no round ran (a kill with every_ns is `faultline kill`'s chaos "
+                            "monkey: in an experiment, use a monkey step)");
+        return 0;
+    }
+    long sent = 0, other = 0;
+    size_t o = 0, i;
+    json_t *h;
+    char pids[160] = "";
+    json_array_foreach(hits, i, h) {
+        if (strcmp(json_string_value(json_object_get(h, "result")) ?: "", "sent") != 0) {
+            other++;
+            continue;
+        }
+        if (sent++ < 4 && o < sizeof(pids))
+            o += (size_t)snprintf(pids + o, sizeof(pids) - o, "%s%d", o ? ", " : "",
+                                  (int)json_integer_value(json_object_get(h, "pid")));
+    }
+    size_t refused = json_array_size(json_object_get(report, "refused"));
+    if (sent)
+        snprintf(what, len, "hit %ld process%s (pid %s%s)", sent, sent == 1 ? "" : "es", pids,
+                 sent > 4 ? ", ..." : "");
+    else
+        snprintf(what, len, "hit no process (%ld match%s gone or not signalled, %zu refused)",
+                 other, other == 1 ? "" : "es", refused);
+    return sent;
+}
+
 const struct fl_fault_ops fl_fault_kill = {
     .version = FL_FAULT_OPS_VERSION,
     .name = "kill",
@@ -702,4 +735,5 @@ const struct fl_fault_ops fl_fault_kill = {
     .apply = kill_apply,
     .revert = kill_revert,
     .describe = kill_describe,
+    .effects = kill_effects,
 };

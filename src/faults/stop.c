@@ -398,6 +398,21 @@ static void stop_describe(const json_t *params, char *buf, size_t len)
         snprintf(buf + o, len - o, " (SIGCONT at the end)");
 }
 
+/* Only the processes this apply froze count: one that was stopped already was not our doing. */
+static long stop_effects(const json_t *report, char *what, size_t len)
+{
+    const json_t *stopped = json_object_get(report, "stopped");
+    long n = (long)json_array_size(stopped);
+    size_t already = json_array_size(json_object_get(report, "already_stopped"));
+    if (n)
+        snprintf(what, len, "stopped %ld process%s (first: pid %d)", n, n == 1 ? "" : "es",
+                 (int)json_integer_value(json_array_get(stopped, 0)));
+    else
+        snprintf(what, len, "stopped no process (%zu %s stopped already)", already,
+                 already == 1 ? "was" : "were");
+    return n;
+}
+
 const struct fl_fault_ops fl_fault_stop = {
     .version = FL_FAULT_OPS_VERSION,
     .name = "stop",
@@ -406,4 +421,5 @@ const struct fl_fault_ops fl_fault_stop = {
     .apply = stop_apply,
     .revert = stop_revert,
     .describe = stop_describe,
+    .effects = stop_effects,
 };
