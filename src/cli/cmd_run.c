@@ -278,6 +278,41 @@ static const char *verdict_color(const char *v)
     return "\033[33m";
 }
 
+/* One line on what the faults did: how many windows took effect, and the first few effects
+ * (those that never fired first, since they are what makes a result mean nothing). */
+static void print_faults(const json_t *res)
+{
+    const json_t *faults = json_object_get(res, "faults");
+    size_t n = 0, fired = 0, i;
+    json_t *f;
+    json_array_foreach(faults, i, f) {
+        if (!json_is_integer(json_object_get(f, "fired")))
+            continue;
+        n++;
+        fired += json_integer_value(json_object_get(f, "fired")) > 0;
+    }
+    if (!n)
+        return;
+    printf("      faults fired %zu/%zu", fired, n);
+    size_t shown = 0;
+    for (int pass = 0; pass < 2; pass++)
+        json_array_foreach(faults, i, f) {
+            json_t *k = json_object_get(f, "fired");
+            if (!json_is_integer(k) || (json_integer_value(k) > 0) != (pass == 1))
+                continue;
+            if (shown < 3)
+                printf("%s step %lld: %s%s", shown ? ";" : ":",
+                       (long long)json_integer_value(json_object_get(f, "step")),
+                       json_string_value(json_object_get(f, "effect")) ?: "?",
+                       json_is_true(json_object_get(f, "may_not_fire")) ? " (may_not_fire)"
+                                                                          : "");
+            shown++;
+        }
+    if (shown > 3)
+        printf("; and %zu more", shown - 3);
+    printf("\n");
+}
+
 static void print_result(struct live *l, const json_t *res)
 {
     const char *v = json_string_value(json_object_get(res, "verdict"));
@@ -291,6 +326,7 @@ static void print_result(struct live *l, const json_t *res)
            json_string_value(json_object_get(res, "title")),
            (double)json_integer_value(json_object_get(res, "duration_ms")) / 1000.0,
            why && *why ? "\n      " : "", why ? why : "");
+    print_faults(res);
     fflush(stdout);
     pthread_mutex_unlock(&l->lock);
 }

@@ -178,7 +178,8 @@ static int parse_probe_list(struct ctx *c, const json_t *root, const char *key,
 
 /* ---- steps ---- */
 
-static const char *const step_common[] = {"name", "for", "failover", "until", NULL};
+static const char *const step_common[] = {"name", "for", "failover", "until", "may_not_fire",
+                                          NULL};
 
 static int parse_fault_step(struct ctx *c, const json_t *spec, struct fl_step *s)
 {
@@ -287,8 +288,16 @@ static int parse_step(struct ctx *c, const json_t *spec, struct fl_step *s, bool
                             "a monkey's pool holds fault and target steps, not '%s'", type);
     int rc;
     if ((rc = get_duration(c, spec, "for", &s->for_ns)) < 0 ||
-        (rc = get_bool(c, spec, "failover", &s->failover)) < 0)
+        (rc = get_bool(c, spec, "failover", &s->failover)) < 0 ||
+        (rc = get_bool(c, spec, "may_not_fire", &s->may_not_fire)) < 0)
         return rc;
+    if (json_object_get(spec, "may_not_fire") &&
+        (!strcmp(type, "pause") || !strcmp(type, "wait") ||
+         (!strcmp(type, "rules") &&
+          strcmp(json_string_value(json_object_get(spec, "rules")) ?: "", "on") != 0)))
+        return fl_doc_error(c->doc, spec, "may_not_fire", c->err,
+                            "'may_not_fire' is for steps that inject (fault, rules: on, toxic, "
+                            "target, monkey)");
     const char *name = NULL, *until = NULL;
     if ((rc = get_string(c, spec, "name", false, &name)) < 0 ||
         (rc = get_string(c, spec, "until", false, &until)) < 0)
@@ -379,6 +388,9 @@ static int parse_step(struct ctx *c, const json_t *spec, struct fl_step *s, bool
         if (!s->action)
             return fl_doc_error(c->doc, spec, "target", c->err,
                                 "'target' must be restart, kill, stop or cont");
+        if (c->e->oneshot && !strcmp(s->action, "restart"))
+            return fl_doc_error(c->doc, spec, "target", c->err,
+                                "a oneshot target is not restarted: its exit is the result");
         s->signal = !strcmp(s->action, "kill") ? SIGKILL : 0;
         const char *sig = NULL;
         if ((rc = get_string(c, spec, "signal", false, &sig)) < 0)
@@ -422,11 +434,51 @@ static void free_step(struct fl_step *s)
 
 /* ---- target ---- */
 
+/* oneshot: true with exit: 0 (the default), a list of statuses, or any. A batch job ends by
+ * itself: its exit is the result, and restarting it would be another run. */
+static int parse_oneshot(struct ctx *c, const json_t *t)
+{
+    struct fl_experiment *e = c->e;
+    int rc = get_bool(c, t, "oneshot", &e->oneshot);
+    if (rc < 0)
+        return rc;
+    json_t *exit = json_object_get(t, "exit");
+    if (exit && !e->oneshot)
+        return fl_doc_error(c->doc, t, "exit", c->err,
+                            "'exit' is for batch jobs: set oneshot: true (a service is expected "
+                            "to keep running)");
+    if (!e->oneshot)
+        return 0;
+    if (e->restart != FL_RESTART_NEVER)
+        return fl_doc_error(c->doc, t, "restart", c->err,
+                            "a oneshot target is not restarted: its exit is the result");
+    const char *bad = "'exit' must be an exit status 0..255, a list of them, or any";
+    if (!exit) {
+        e->exit_codes[e->n_exit_codes++] = 0;
+    } else if (json_is_string(exit) && !strcmp(json_string_value(exit), "any")) {
+        e->exit_any = true;
+    } else if (json_is_integer(exit) || json_is_array(exit)) {
+        size_t n = json_is_array(exit) ? json_array_size(exit) : 1;
+        if (n == 0 || n > sizeof(e->exit_codes) / sizeof(e->exit_codes[0]))
+            return fl_doc_error(c->doc, t, "exit", c->err, "%s (1 to 16 of them)", bad);
+        for (size_t i = 0; i < n; i++) {
+            json_t *v = json_is_array(exit) ? json_array_get(exit, i) : exit;
+            if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 255)
+                return fl_doc_error(c->doc, t, "exit", c->err, "%s", bad);
+            e->exit_codes[e->n_exit_codes++] = (int)json_integer_value(v);
+        }
+    } else {
+        return fl_doc_error(c->doc, t, "exit", c->err, "%s", bad);
+    }
+    return 0;
+}
+
 static int parse_target(struct ctx *c, const json_t *t)
 {
     static const char *const keys[] = {"command", "shell", "env", "cwd", "fixtures", "ready",
                                        "ready_timeout", "restart", "rules", "rules_on",
-                                       "stop_signal", "stop_grace", NULL};
+                                       "rules_may_not_fire", "oneshot", "exit", "stop_signal",
+                                       "stop_grace", NULL};
     struct fl_experiment *e = c->e;
     if (!json_is_object(t))
         return fl_doc_error(c->doc, t, NULL, c->err, "'target' must be a mapping");
@@ -518,7 +570,14 @@ static int parse_target(struct ctx *c, const json_t *t)
         e->rules = rules;
     }
     e->rules_start_on = false;
-    if ((rc = get_bool(c, t, "rules_on", &e->rules_start_on)) < 0)
+    if ((rc = get_bool(c, t, "rules_on", &e->rules_start_on)) < 0 ||
+        (rc = get_bool(c, t, "rules_may_not_fire", &e->rules_may_not_fire)) < 0)
+        return rc;
+    if (json_object_get(t, "rules_may_not_fire") && !e->rules_start_on)
+        return fl_doc_error(c->doc, t, "rules_may_not_fire", c->err,
+                            "'rules_may_not_fire' is for rules on from the start (rules_on: "
+                            "true); a rules step takes its own may_not_fire");
+    if ((rc = parse_oneshot(c, t)) < 0)
         return rc;
     e->stop_signal = SIGTERM;
     const char *sig = NULL;
@@ -648,6 +707,23 @@ static int parse_leaks(struct ctx *c, const json_t *l)
 }
 
 /* ---- the whole file ---- */
+
+/* An experiment with nothing that could turn its verdict into FAIL would PASS whatever the
+ * system did: refuse it before anything runs. A wait step fails when its probe never holds. */
+static int check_can_fail(struct ctx *c)
+{
+    const struct fl_experiment *e = c->e;
+    bool waits = false;
+    for (size_t i = 0; i < e->n_steps && !waits; i++)
+        waits = e->steps[i].type == FL_STEP_WAIT;
+    if (e->n_steady || e->n_continuous || e->n_verify || e->n_objectives || e->has_leaks ||
+        (e->oneshot && !e->exit_any) || waits)
+        return 0;
+    return fl_doc_error(c->doc, c->doc->root, NULL, c->err,
+                        "this experiment checks nothing, so it could never fail: add "
+                        "steady_state, probes, verify, objectives, leaks, a wait step, or "
+                        "target.oneshot with an exit status");
+}
 
 static int parse_root(struct ctx *c)
 {
@@ -786,10 +862,13 @@ static int parse_root(struct ctx *c)
         return rc;
     if (leaks && !e->has_target)
         return fl_doc_error(c->doc, root, "leaks", c->err, "'leaks' needs a target to watch");
+    if (leaks && e->oneshot)
+        return fl_doc_error(c->doc, root, "leaks", c->err,
+                            "'leaks' needs a target that keeps running, not a oneshot job");
     json_t *obj = json_object_get(root, "objectives");
     if (obj && (rc = parse_objectives(c, obj)) < 0)
         return rc;
-    return 0;
+    return check_can_fail(c);
 }
 
 static struct fl_experiment *new_experiment(const char *path)
@@ -893,6 +972,14 @@ void fl_experiment_print_plan(const struct fl_experiment *e, FILE *out)
                     e->rules_start_on ? "on" : "off");
         if (e->has_ready)
             fprintf(out, "  ready when: %s\n", e->ready.name);
+        if (e->oneshot && e->exit_any) {
+            fprintf(out, "  oneshot: waits for the target to exit (any status)\n");
+        } else if (e->oneshot) {
+            fprintf(out, "  oneshot: waits for the target to exit with status");
+            for (size_t k = 0; k < e->n_exit_codes; k++)
+                fprintf(out, "%s%d", k ? ", " : " ", e->exit_codes[k]);
+            fprintf(out, "\n");
+        }
     }
     plan_probes(out, "steady state", e->steady, e->n_steady);
     plan_probes(out, "continuous probes", e->continuous, e->n_continuous);
@@ -902,7 +989,8 @@ void fl_experiment_print_plan(const struct fl_experiment *e, FILE *out)
                                          ?: "?");
     fprintf(out, "  method:\n");
     for (size_t i = 0; i < e->n_steps; i++)
-        fprintf(out, "    %zu. %s\n", i + 1, e->steps[i].label);
+        fprintf(out, "    %zu. %s%s\n", i + 1, e->steps[i].label,
+                e->steps[i].may_not_fire ? " (may not fire)" : "");
     plan_probes(out, "verify", e->verify, e->n_verify);
     for (size_t i = 0; i < e->n_objectives; i++) {
         const struct fl_objective *o = &e->objectives[i];

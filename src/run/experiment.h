@@ -35,7 +35,7 @@ enum fl_step_type {
     FL_STEP_RULES,               /* switch the target's preload rules on/off */
     FL_STEP_TOXIC,               /* add a toxic to one of the experiment's proxies */
     FL_STEP_PAUSE,
-    FL_STEP_WAIT,                /* until a probe holds, or `timeout` (then ERROR) */
+    FL_STEP_WAIT,                /* until a probe holds, or `timeout` (then FAIL) */
     FL_STEP_TARGET,              /* restart, kill (signal), stop/cont the target */
     FL_STEP_MONKEY,              /* random faults from a pool at random times, seeded */
 };
@@ -48,6 +48,8 @@ struct fl_step {
     bool failover;               /* measure failover time from this step */
     bool until_rollback;         /* `until: rollback`: held through recovery and verify (damage
                                     that a real device would not undo) */
+    bool may_not_fire;           /* `may_not_fire: true`: a window that took no effect is not an
+                                    ERROR (a fault that only sometimes applies) */
     /* FAULT */
     const char *kind;
     json_t *params;              /* the kind's params (owned) */
@@ -99,6 +101,11 @@ struct fl_experiment {
     enum { FL_RESTART_NEVER, FL_RESTART_ON_FAILURE, FL_RESTART_ALWAYS } restart;
     json_t *rules;               /* preload rule texts (borrowed) or NULL */
     bool rules_start_on;
+    bool rules_may_not_fire;     /* rules on from the start need not fire (rules_on: true) */
+    bool oneshot;                /* a batch job: the run waits for its exit and checks it */
+    bool exit_any;               /* oneshot `exit: any`: every way of ending is fine */
+    int exit_codes[16];          /* oneshot: the exit statuses that are a success */
+    size_t n_exit_codes;
     int stop_signal;
     int64_t stop_grace_ns;
 

@@ -50,15 +50,20 @@ struct series {
     bool started;
 };
 
+/* A fault held by the runner: a fault kind's entry, a preload rule switched on, or a toxic.
+ * Each has a window in faults[], closed by revert_one, which also records what it did. */
 struct applied {
     struct fl_applied a;
     size_t fault_index;      /* into the result's faults[] */
     int64_t until_ns;        /* monotonic; 0: until the method ends */
     bool until_rollback;     /* kept through recovery and verify */
+    bool may_not_fire;       /* no effect in its window is not an error */
     bool is_rules;
-    int rule_index;          /* -1: all */
+    int rule_index;          /* the rule switched on (one window per rule) */
+    uint64_t seen0, injected0; /* its counters when the window opened */
     bool is_toxic;
     char toxic[160];         /* /proxies/NAME/toxics/TOXIC */
+    char proxy[64];          /* the toxic's proxy, for messages */
 };
 
 struct run {
@@ -84,6 +89,20 @@ struct run {
     int restarts;
     char **argv, **envp;
     json_t *exits;
+    bool start_done;         /* the start phase is over: exits are the target's own doing */
+    bool kill_asked;         /* a step signalled or killed it since it was last started */
+    int64_t spawned_ns;      /* when the current process was started */
+    pid_t exec_failed;       /* a child whose exec failed (already reported), 0: none */
+    int exec_errno;          /* ...and why */
+    /* An outage: the target exited when we did not stop it. It is over when a restart (by
+     * the policy or a restart step) is ready again within ready_timeout. */
+    int64_t down_since_ms;   /* the exit that began it; -1: the target is up */
+    char down_how[64];       /* "exited with status 3" */
+    bool down_by_step;       /* a step asked for that exit */
+    bool coming_back;        /* restarted, not yet ready: the supervisor watches it */
+    int64_t back_deadline_ns;
+    bool oneshot_done;       /* a oneshot target ended by itself */
+    int oneshot_status;      /* its wait status */
 
     /* preload rules */
     struct fl_applied preload;
@@ -103,6 +122,8 @@ struct run {
     struct fl_load *load;
 
     int64_t planned_ns;      /* the monkey's planned time of the fault being applied, or 0 */
+    bool steady_checked;     /* the continuous probes' steady window was judged */
+    pthread_mutex_t log_lock; /* log and verdict reasons: the supervisor writes them too */
     char error[512];         /* first reason for ERROR */
     char skip[512];          /* a fault this machine or user cannot inject: SKIP */
     char fail[512];          /* first reason for FAIL */
@@ -119,11 +140,13 @@ static void note(struct run *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    pthread_mutex_lock(&r->log_lock);
     if (json_array_size(r->log) < 10000) {
         char line[700];
         snprintf(line, sizeof(line), "%lld ms: %s", (long long)rel_ms(r), msg);
         json_array_append_new(r->log, json_string(line));
     }
+    pthread_mutex_unlock(&r->log_lock);
 }
 
 /* Keep the first reason for a verdict (ERROR, SKIP, FAIL) in slot, and log it. */
@@ -132,13 +155,18 @@ static void set_reason(struct run *r, char *slot, size_t len, const char *label,
 static void set_reason(struct run *r, char *slot, size_t len, const char *label,
                        const char *fmt, ...)
 {
-    if (slot[0])
-        return;
+    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(slot, len, fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    note(r, "%s: %s", label, slot);
+    pthread_mutex_lock(&r->log_lock);
+    bool first = !slot[0];
+    if (first)
+        snprintf(slot, len, "%s", msg);
+    pthread_mutex_unlock(&r->log_lock);
+    if (first)
+        note(r, "%s: %s", label, msg);
 }
 
 #define set_error(r, ...) set_reason(r, (r)->error, sizeof((r)->error), "ERROR", __VA_ARGS__)
@@ -160,11 +188,12 @@ static void progress(struct run *r, const char *fmt, ...)
     r->o->progress(r->o->arg, r->e, what);
 }
 
-/* Sleep until the monotonic deadline; false if the run is being stopped. */
+/* Sleep until the monotonic deadline; false if the run is being stopped, or an ERROR was found
+ * meanwhile (the supervisor's "would not start"): the rest of the step would prove nothing. */
 static bool sleep_until(struct run *r, int64_t deadline)
 {
     for (;;) {
-        if (stopping(r))
+        if (stopping(r) || __atomic_load_n(&r->error[0], __ATOMIC_RELAXED))
             return false;
         int64_t left = deadline - fl_mono_ns();
         if (left <= 0)
@@ -522,13 +551,34 @@ static int build_command(struct run *r)
     return 0;
 }
 
-/* Start the target in its own process group; caller holds r->lock. */
-static pid_t spawn_target(struct run *r)
+/* Wait on r->cond (caller holds r->lock) for at most ns: for the supervisor's news. */
+static void wait_change(struct run *r, int64_t ns)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += ns % SEC;
+    ts.tv_sec += ns / SEC;
+    if (ts.tv_nsec >= SEC) {
+        ts.tv_sec++;
+        ts.tv_nsec -= SEC;
+    }
+    pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+}
+
+/* Start the target in its own process group; caller holds r->lock. A pipe that exec closes
+ * tells a failed exec (or chdir) from a program that ran: *exec_errno is 0 when the program
+ * was executed, else why it was not, and *exec_what the step that failed. */
+static pid_t spawn_target(struct run *r, int *exec_errno, const char **exec_what)
 {
     char logpath[4200];
     snprintf(logpath, sizeof(logpath), "%s/target.log", r->workdir);
     int logfd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int report[2] = {-1, -1};
+    if (pipe2(report, O_CLOEXEC) < 0)
+        report[0] = report[1] = -1;
+    *exec_errno = 0;
+    *exec_what = "";
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -543,20 +593,51 @@ static pid_t spawn_target(struct run *r)
             dup2(logfd, 1);
             dup2(logfd, 2);
         }
-        if (chdir(r->workdir) < 0)
+        int code[2] = {1, 0};
+        if (chdir(r->workdir) < 0) {
+            code[1] = errno;
+            (void)!write(report[1], code, sizeof(code));
             _exit(126);
+        }
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         execvpe(r->argv[0], r->argv, r->envp);
+        code[0] = 2;
+        code[1] = errno;
+        (void)!write(report[1], code, sizeof(code));
         _exit(errno == ENOENT ? 127 : 126);
     }
+    int fork_errno = errno;
     if (pid > 0)
         setpgid(pid, pid); /* both sides, so there is no race with an early kill(-pid) */
+    if (report[1] >= 0)
+        close(report[1]);
+    if (pid > 0 && report[0] >= 0) {
+        int code[2];
+        ssize_t n;
+        while ((n = read(report[0], code, sizeof(code))) < 0 && errno == EINTR)
+            ;
+        if (n == (ssize_t)sizeof(code)) {
+            *exec_errno = code[1] ? code[1] : EIO;
+            *exec_what = code[0] == 1 ? "cannot enter the work directory" : r->argv[0];
+            r->exec_failed = pid;
+            r->exec_errno = *exec_errno;
+        }
+    }
+    if (report[0] >= 0)
+        close(report[0]);
     if (logfd >= 0)
         close(logfd);
     if (devnull >= 0)
         close(devnull);
+    if (pid > 0) {
+        r->spawned_ns = fl_mono_ns();
+        r->kill_asked = false;
+    } else {
+        *exec_errno = fork_errno;
+        *exec_what = "fork";
+    }
     return pid;
 }
 
@@ -565,12 +646,135 @@ static void describe_status(int st, char *buf, size_t len)
     if (WIFEXITED(st))
         snprintf(buf, len, "exited with status %d", WEXITSTATUS(st));
     else if (WIFSIGNALED(st))
-        snprintf(buf, len, "killed by SIG%s", sigabbrev_np(WTERMSIG(st)) ?: "?");
+        snprintf(buf, len, "was killed by SIG%s", sigabbrev_np(WTERMSIG(st)) ?: "?");
     else
         snprintf(buf, len, "status %d", st);
 }
 
-/* Waits for the target, records each exit, restarts it by the policy. */
+/* The last line the target wrote (target.log), for the log next to a verdict about it. */
+static void target_log_tail(const struct run *r, char *out, size_t len)
+{
+    out[0] = '\0';
+    char path[4200], buf[1024];
+    snprintf(path, sizeof(path), "%s/target.log", r->workdir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0;
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, from);
+    close(fd);
+    if (n <= 0)
+        return;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    buf[n] = '\0';
+    char *line = strrchr(buf, '\n');
+    line = line ? line + 1 : buf;
+    size_t k = 0;
+    for (; *line && k + 1 < len; line++)
+        out[k++] = (unsigned char)*line < 0x20 ? ' ' : *line;
+    out[k] = '\0';
+}
+
+static bool exited_as_not_run(int st)
+{
+    /* what a shell or an exec wrapper (env, nice, timeout) answers for a command it could not
+     * find (127) or execute (126) */
+    return WIFEXITED(st) && (WEXITSTATUS(st) == 126 || WEXITSTATUS(st) == 127);
+}
+
+/* An exit nobody asked for (caller holds r->lock): begin or continue an outage, restart by
+ * the policy, and say what it means for the verdict. */
+static void target_exited(struct run *r, pid_t pid, int st, const char *how)
+{
+    const struct fl_experiment *e = r->e;
+    int64_t at = rel_ms(r);
+    char tail[200];
+    target_log_tail(r, tail, sizeof(tail));
+    note(r, "target %d %s%s%s", (int)pid, how, *tail ? "; its last output: " : "", tail);
+    if (!r->restarts && !r->kill_asked && exited_as_not_run(st)) {
+        /* the command as the user wrote it: with a shell, the shell's script */
+        char cmd[120];
+        if (e->shell)
+            snprintf(cmd, sizeof(cmd), "sh -c '%.80s'", r->argv[2]);
+        else
+            snprintf(cmd, sizeof(cmd), "%.100s", r->argv[0]);
+        set_error(r, "the target would not start: %s %s (%s)%s%s", cmd, how,
+                  WEXITSTATUS(st) == 127 ? "command not found" : "not executable",
+                  *tail ? ": " : "", tail);
+        return;
+    }
+    if (r->down_since_ms < 0) {
+        r->down_since_ms = at;
+        snprintf(r->down_how, sizeof(r->down_how), "%s", how);
+        r->down_by_step = r->kill_asked;
+    }
+    bool failed = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    bool again = e->restart == FL_RESTART_ALWAYS || (e->restart == FL_RESTART_ON_FAILURE && failed);
+    if (again && r->restarts < MAX_RESTARTS) {
+        /* the start phase waits for readiness itself; from then on the supervisor does, and
+         * the runner waits for its answer before it judges anything */
+        if (r->start_done && !r->coming_back) {
+            r->coming_back = true;
+            r->back_deadline_ns = r->t0 + r->down_since_ms * MS + e->ready_timeout_ns;
+        }
+        pthread_mutex_unlock(&r->lock);
+        struct timespec backoff = {0, 100 * MS}; /* do not spin on a crash loop */
+        nanosleep(&backoff, NULL);
+        pthread_mutex_lock(&r->lock);
+        if (r->finished || r->pid != 0)
+            return;
+        int eno;
+        const char *what;
+        pid_t npid = spawn_target(r, &eno, &what);
+        if (npid <= 0 || eno) {
+            set_fail(r, "the target %s at %lld ms and was not restarted: %s: %s", r->down_how,
+                     (long long)r->down_since_ms, what, strerror(eno));
+            r->coming_back = false;
+            r->pid = npid > 0 ? npid : 0;
+            return;
+        }
+        r->pid = npid;
+        r->restarts++;
+        note(r, "target restarted (policy %s): pid %d",
+             e->restart == FL_RESTART_ALWAYS ? "always" : "on-failure", (int)r->pid);
+        return;
+    }
+    if (!r->start_done && e->has_ready)
+        return; /* the start phase reports it: "would not start" */
+    if (!r->down_by_step || r->coming_back) {
+        char gave_up[48] = "";
+        if (again)
+            snprintf(gave_up, sizeof(gave_up), " (gave up after %d restarts)", r->restarts);
+        set_fail(r, "the target %s at %lld ms and was not restarted%s", r->down_how,
+                 (long long)r->down_since_ms, gave_up);
+    }
+    r->coming_back = false;
+}
+
+/* Is a restarted target back? With a ready probe, when it holds; without one, when the
+ * process has stayed up for a second (or ready_timeout, if shorter): a crash loop is not
+ * "back" however fast it restarts. Called without r->lock. */
+static bool target_back(struct run *r)
+{
+    const struct fl_experiment *e = r->e;
+    if (e->has_ready) {
+        struct fl_probe_result res;
+        check_once(r, (struct fl_probe_inst *)&e->ready, &res);
+        bool ok = res.ok;
+        fl_probe_result_clear(&res);
+        return ok;
+    }
+    pthread_mutex_lock(&r->lock);
+    int64_t settle = e->ready_timeout_ns < SEC ? e->ready_timeout_ns : SEC;
+    bool ok = r->pid > 0 && fl_mono_ns() - r->spawned_ns >= settle;
+    pthread_mutex_unlock(&r->lock);
+    return ok;
+}
+
+/* Waits for the target, records each exit, restarts it by the policy, and watches a restarted
+ * target until it is ready again (or its deadline passes: FAIL). */
 static void *supervisor_main(void *arg)
 {
     struct run *r = arg;
@@ -578,41 +782,71 @@ static void *supervisor_main(void *arg)
     while (!r->finished) {
         pid_t pid = r->pid;
         if (pid <= 0) {
-            pthread_cond_wait(&r->cond, &r->lock);
+            if (r->coming_back && fl_mono_ns() > r->back_deadline_ns) {
+                r->coming_back = false;
+                set_fail(r, "the target %s at %lld ms and was not running again within %s",
+                         r->down_how, (long long)r->down_since_ms,
+                         fl_format_duration(r->e->ready_timeout_ns, (char[32]){0}, 32));
+            }
+            wait_change(r, 50 * MS);
             continue;
         }
+        bool watching = r->coming_back;
         pthread_mutex_unlock(&r->lock);
         int st = 0;
         pid_t w;
-        while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
-            ;
+        if (watching) {
+            /* poll: the readiness check and the exit are both of interest */
+            while ((w = waitpid(pid, &st, WNOHANG)) < 0 && errno == EINTR)
+                ;
+            if (w == 0) {
+                bool back = target_back(r);
+                pthread_mutex_lock(&r->lock);
+                if (r->coming_back && r->pid == pid && back) {
+                    r->coming_back = false;
+                    note(r, "target back (pid %d), %lld ms after it %s", (int)pid,
+                         (long long)(rel_ms(r) - r->down_since_ms), r->down_how);
+                    r->down_since_ms = -1;
+                } else if (r->coming_back && r->pid == pid &&
+                           fl_mono_ns() > r->back_deadline_ns) {
+                    r->coming_back = false;
+                    char d[32];
+                    set_fail(r, "the target %s at %lld ms and %s within %s (restarted %d "
+                                "time%s)", r->down_how, (long long)r->down_since_ms,
+                             r->e->has_ready ? "was not ready again" : "did not stay up again",
+                             fl_format_duration(r->e->ready_timeout_ns, d, sizeof(d)),
+                             r->restarts, r->restarts == 1 ? "" : "s");
+                }
+                pthread_mutex_unlock(&r->lock);
+                struct timespec ts = {0, 20 * MS};
+                nanosleep(&ts, NULL);
+                pthread_mutex_lock(&r->lock);
+                continue;
+            }
+        } else {
+            while ((w = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+                ;
+        }
         pthread_mutex_lock(&r->lock);
         char how[64];
         describe_status(st, how, sizeof(how));
-        json_array_append_new(r->exits, json_pack("{s:I, s:i, s:s, s:b}", "t_ms",
+        if (pid == r->exec_failed)
+            snprintf(how, sizeof(how), "could not be executed: %s", strerror(r->exec_errno));
+        bool by_us = r->expect_exit || r->finished, not_run = pid == r->exec_failed;
+        json_array_append_new(r->exits, json_pack("{s:I, s:i, s:s, s:b, s:b}", "t_ms",
                                                   (json_int_t)rel_ms(r), "pid", (int)pid,
-                                                  "how", how, "expected", r->expect_exit));
+                                                  "how", how, "expected", by_us && !not_run,
+                                                  "asked", !by_us && r->kill_asked));
         r->pid = 0;
-        bool failed = !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        if (r->expect_exit || r->finished) {
-            r->expect_exit = false;
+        if (by_us || not_run) {
+            r->expect_exit = false; /* an exec that failed was reported where it was spawned */
+        } else if (r->e->oneshot) {
+            /* a batch job's end: its status is the result, checked by the runner */
+            r->oneshot_done = true;
+            r->oneshot_status = st;
+            note(r, "oneshot target %d %s", (int)pid, how);
         } else {
-            note(r, "target %d %s", (int)pid, how);
-            bool again = r->e->restart == FL_RESTART_ALWAYS ||
-                         (r->e->restart == FL_RESTART_ON_FAILURE && failed);
-            if (again && r->restarts < MAX_RESTARTS) {
-                pthread_mutex_unlock(&r->lock);
-                struct timespec backoff = {0, 100 * MS}; /* do not spin on a crash loop */
-                nanosleep(&backoff, NULL);
-                pthread_mutex_lock(&r->lock);
-                if (!r->finished && r->pid == 0) {
-                    r->pid = spawn_target(r);
-                    r->restarts++;
-                    note(r, "target restarted (policy %s): pid %d",
-                         r->e->restart == FL_RESTART_ALWAYS ? "always" : "on-failure",
-                         (int)r->pid);
-                }
-            }
+            target_exited(r, pid, st, how);
         }
         pthread_cond_broadcast(&r->cond);
     }
@@ -620,16 +854,35 @@ static void *supervisor_main(void *arg)
     return NULL;
 }
 
-static int target_start(struct run *r)
+/* Start the target: at the beginning (step 0) or for a restart step, after which it must be
+ * ready again within ready_timeout. An exec that fails is an ERROR at the start ("would not
+ * start") and a FAIL for a restart (the program cannot come back). */
+static int target_start(struct run *r, int step)
 {
     pthread_mutex_lock(&r->lock);
-    r->pid = spawn_target(r);
-    int rc = r->pid > 0 ? 0 : -errno;
+    int eno;
+    const char *what;
+    r->pid = spawn_target(r, &eno, &what);
+    int rc = r->pid > 0 && !eno ? 0 : -(eno ? eno : EIO);
+    if (r->pid < 0)
+        r->pid = 0;
     if (rc == 0)
         note(r, "target started: pid %d", (int)r->pid);
+    else if (step == 0)
+        set_error(r, "the target would not start: %s: %s", what, strerror(eno));
+    else
+        set_fail(r, "step %d: the target could not be restarted: %s: %s", step, what,
+                 strerror(eno));
+    if (rc == 0 && step > 0) {
+        r->down_since_ms = rel_ms(r);
+        snprintf(r->down_how, sizeof(r->down_how), "was restarted by step %d", step);
+        r->down_by_step = true;
+        r->coming_back = true;
+        r->back_deadline_ns = fl_mono_ns() + r->e->ready_timeout_ns;
+    }
     pthread_cond_broadcast(&r->cond);
     pthread_mutex_unlock(&r->lock);
-    if (rc == 0 && !r->supervising)
+    if (!r->supervising)
         r->supervising = pthread_create(&r->supervisor, NULL, supervisor_main, r) == 0;
     return rc;
 }
@@ -639,6 +892,7 @@ static void target_stop(struct run *r, int sig, int64_t grace_ns)
 {
     pthread_mutex_lock(&r->lock);
     pid_t pid = r->pid;
+    r->coming_back = false; /* we are ending it: no readiness to wait for */
     if (pid > 0) {
         r->expect_exit = true;
         if (r->stopped)
@@ -647,14 +901,7 @@ static void target_stop(struct run *r, int sig, int64_t grace_ns)
         kill(-pid, sig);
         int64_t deadline = fl_mono_ns() + grace_ns;
         while (r->pid == pid && fl_mono_ns() < deadline) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 20 * MS;
-            if (ts.tv_nsec >= SEC) {
-                ts.tv_sec++;
-                ts.tv_nsec -= SEC;
-            }
-            pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+            wait_change(r, 20 * MS);
         }
         if (r->pid == pid) {
             note(r, "target %d still running after %lld ms: SIGKILL", (int)pid,
@@ -768,14 +1015,34 @@ static json_t *proc_snapshot(pid_t pid)
 
 /* ---- the proxy, for toxic steps: a child `faultline proxy`, driven through its API ---- */
 
-static size_t discard(char *p, size_t s, size_t n, void *u) { return s * n; }
+/* A proxy API reply body, capped: the runner only reads small JSON objects. */
+struct reply_buf {
+    char data[8192];
+    size_t len;
+};
 
+static size_t keep_reply(char *p, size_t s, size_t n, void *u)
+{
+    struct reply_buf *b = u;
+    size_t take = s * n;
+    if (b && take > sizeof(b->data) - 1 - b->len)
+        take = sizeof(b->data) - 1 - b->len;
+    if (b) {
+        memcpy(b->data + b->len, p, take);
+        b->len += take;
+        b->data[b->len] = '\0';
+    }
+    return s * n;
+}
+
+/* One request to the experiment's proxy; *reply (may be NULL) gets a JSON reply body. */
 static int proxy_call(struct run *r, const char *method, const char *path, const char *body,
-                      char *why, size_t why_len)
+                      json_t **reply, char *why, size_t why_len)
 {
     CURL *c = curl_easy_init();
     if (!c)
         return -ENOMEM;
+    struct reply_buf *buf = reply ? calloc(1, sizeof(*buf)) : NULL;
     char url[512];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", r->proxy_port, path);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -784,7 +1051,8 @@ static int proxy_call(struct run *r, const char *method, const char *path, const
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_reply);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, buf);
     if (body)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     CURLcode cc = curl_easy_perform(c);
@@ -792,15 +1060,22 @@ static int proxy_call(struct run *r, const char *method, const char *path, const
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
+    int rc = 0;
     if (cc != CURLE_OK) {
         snprintf(why, why_len, "proxy API: %s", curl_easy_strerror(cc));
-        return -EIO;
-    }
-    if (status >= 300) {
+        rc = -EIO;
+    } else if (status >= 300) {
         snprintf(why, why_len, "proxy API %s %s: HTTP %ld", method, path, status);
-        return -EINVAL;
+        rc = -EINVAL;
+    } else if (reply) {
+        *reply = buf ? json_loadb(buf->data, buf->len, 0, NULL) : NULL;
+        if (!*reply) {
+            snprintf(why, why_len, "proxy API %s %s: the reply is not JSON", method, path);
+            rc = -EPROTO;
+        }
     }
-    return 0;
+    free(buf);
+    return rc;
 }
 
 static int proxy_start(struct run *r)
@@ -852,7 +1127,7 @@ static int proxy_start(struct run *r)
                                  json_object_get(p, "upstream"), "enabled", 1);
         char *text = json_dumps(body, JSON_COMPACT);
         char why[256];
-        int rc = proxy_call(r, "POST", "/proxies", text, why, sizeof(why));
+        int rc = proxy_call(r, "POST", "/proxies", text, NULL, why, sizeof(why));
         free(text);
         json_decref(body);
         if (rc < 0) {
@@ -894,10 +1169,31 @@ static json_t *fault_window(struct run *r, int step, const char *kind, const cha
     return f;
 }
 
+/* Record what a fault window did. One that took no effect tested nothing, so the experiment
+ * is an ERROR, unless its step said the fault may legitimately not apply. detail says why
+ * nothing happened when fired is 0, and what happened otherwise. */
+static void window_result(struct run *r, json_t *f, long fired, const char *detail,
+                          bool may_not_fire)
+{
+    char effect[600];
+    snprintf(effect, sizeof(effect), "%s%s", fired > 0 ? "" : "never fired: ", detail);
+    json_object_set_new(f, "fired", json_integer(fired > 0 ? fired : 0));
+    json_object_set_new(f, "effect", json_string(effect));
+    if (may_not_fire)
+        json_object_set_new(f, "may_not_fire", json_true());
+    if (fired > 0)
+        return;
+    if (may_not_fire)
+        note(r, "step %lld did not fire (may_not_fire): %s",
+             (long long)json_integer_value(json_object_get(f, "step")), detail);
+    else
+        set_error(r, "the fault never happened: %s", detail);
+}
+
 /* Apply a fault step. in_monkey: a target that is still under an earlier fault of the pool
  * (EEXIST) is skipped, not an error: a monkey's picks may collide. Returns 1 when skipped. */
 static int apply_fault(struct run *r, int step, const struct fl_step *s, int64_t for_ns,
-                       bool in_monkey)
+                       bool in_monkey, bool may_not_fire)
 {
     if (r->n_applied >= MAX_APPLIED) {
         set_error(r, "step %d: more than %d faults held at once", step, MAX_APPLIED);
@@ -961,6 +1257,20 @@ static int apply_fault(struct run *r, int step, const struct fl_step *s, int64_t
     if (json_object_size(ap->a.report))
         json_object_set(f, "report", ap->a.report);
     note(r, "applied %s", what);
+    char effect[300];
+    const struct fl_fault_ops *ops = fl_fault_find(s->kind);
+    long fired = fl_fault_effects(ops, ap->a.report, effect, sizeof(effect));
+    if (ops && !ops->effects)
+        snprintf(effect, sizeof(effect), "applied %s", s->label); /* one apply, one change */
+    if (fired > 0 && !strcmp(s->kind, "kill")) {
+        pthread_mutex_lock(&r->lock);
+        r->kill_asked = true; /* it may have hit the target: its exit was asked for */
+        pthread_mutex_unlock(&r->lock);
+    }
+    char detail[700];
+    snprintf(detail, sizeof(detail), "%s%s%s", fired > 0 ? "" : what, fired > 0 ? "" : ": ",
+             effect);
+    window_result(r, f, fired, detail, may_not_fire);
     ap->fault_index = json_array_size(r->faults) - 1;
     ap->until_ns = for_ns ? (r->planned_ns ? r->planned_ns : fl_mono_ns()) + for_ns : 0;
     ap->until_rollback = s->until_rollback;
@@ -979,51 +1289,85 @@ static void rule_id_text(const json_t *v, char *id, size_t n)
         snprintf(id, n, "%s", json_string_value(v) ?: "");
 }
 
+/* A rule's text without its id= (the id is named beside it in messages). */
+static void rule_text_shown(const char *text, char *out, size_t len)
+{
+    size_t k = 0;
+    for (const char *p = text; *p && k + 1 < len;) {
+        const char *next = strchr(p, ':');
+        size_t n = next ? (size_t)(next - p) : strlen(p);
+        if (!(p != text && !strncmp(p, "id=", 3))) {
+            if (k && k + 1 < len)
+                out[k++] = ':';
+            for (size_t i = 0; i < n && k + 1 < len; i++)
+                out[k++] = p[i];
+        }
+        p = next ? next + 1 : p + n;
+    }
+    out[k] = '\0';
+}
+
+/* Switch one rule on and open its window (the window's counters start from now). */
+static void open_rule_window(struct run *r, int step, int index, const char *label,
+                             int64_t for_ns, bool until_rollback, bool may_not_fire)
+{
+    if (r->n_applied >= MAX_APPLIED) {
+        set_error(r, "step %d: more than %d faults held at once", step, MAX_APPLIED);
+        return;
+    }
+    struct fl_rule_stats st;
+    fl_ctl_stats(r->ctl, index, &st);
+    struct applied *ap = &r->applied[r->n_applied++];
+    memset(ap, 0, sizeof(*ap));
+    ap->is_rules = true;
+    ap->rule_index = index;
+    ap->seen0 = st.seen;
+    ap->injected0 = st.injected;
+    ap->may_not_fire = may_not_fire;
+    ap->until_rollback = until_rollback;
+    char what[300];
+    snprintf(what, sizeof(what), "%s: rule '%s'", label, st.id);
+    json_t *f = fault_window(r, step, "rules", what);
+    if (until_rollback)
+        json_object_set_new(f, "persistent", json_true());
+    ap->fault_index = json_array_size(r->faults) - 1;
+    ap->until_ns = for_ns ? fl_mono_ns() + for_ns : 0;
+    fl_ctl_set_enabled(r->ctl, index, true);
+}
+
 static int apply_rules(struct run *r, int step, const struct fl_step *s, int64_t for_ns)
 {
     if (!r->ctl) {
         set_error(r, "step %d: the target's preload rules are not available", step);
         return -ENOENT;
     }
-    size_t n = s->rule_ids ? json_array_size(s->rule_ids) : 1;
-    for (size_t i = 0; i < n; i++) {
-        int index = -1;
-        if (s->rule_ids) {
+    /* the rules named, or all of them; one window per rule, so each must fire */
+    int idx[FL_RULES_MAX], n = 0;
+    if (s->rule_ids) {
+        for (size_t i = 0; i < json_array_size(s->rule_ids) && n < FL_RULES_MAX; i++) {
             char id[64];
             rule_id_text(json_array_get(s->rule_ids, i), id, sizeof(id));
-            index = fl_ctl_find(r->ctl, id);
+            int index = fl_ctl_find(r->ctl, id);
             if (index < 0) {
                 set_error(r, "step %d: no rule '%s' in target.rules", step, id);
                 return -ENOENT;
             }
+            idx[n++] = index;
         }
-        fl_ctl_set_enabled(r->ctl, index, s->rules_on);
-        if (s->rules_on && r->n_applied < MAX_APPLIED) {
-            /* rules switched on are a fault window until switched off */
-            struct applied *ap = &r->applied[r->n_applied++];
-            memset(ap, 0, sizeof(*ap));
-            ap->is_rules = true;
-            ap->rule_index = index;
-            (void)fault_window(r, step, "rules", s->label);
-            ap->fault_index = json_array_size(r->faults) - 1;
-            ap->until_ns = for_ns ? fl_mono_ns() + for_ns : 0;
-        }
+    } else {
+        for (int i = 0; i < fl_ctl_count(r->ctl) && n < FL_RULES_MAX; i++)
+            idx[n++] = i;
     }
-    if (!s->rules_on) {
-        /* close the windows of the rules switched off */
-        for (size_t k = 0; k < r->n_applied; k++) {
-            struct applied *ap = &r->applied[k];
-            if (!ap->is_rules)
-                continue;
-            bool match = !s->rule_ids || ap->rule_index < 0;
-            for (size_t i = 0; s->rule_ids && !match && i < n; i++) {
-                char id[64];
-                rule_id_text(json_array_get(s->rule_ids, i), id, sizeof(id));
-                match = fl_ctl_find(r->ctl, id) == ap->rule_index;
-            }
-            if (match)
-                ap->until_ns = fl_mono_ns(); /* reverted (closed) by expire_faults */
+    for (int i = 0; i < n; i++) {
+        if (s->rules_on) {
+            open_rule_window(r, step, idx[i], s->label, for_ns, false, s->may_not_fire);
+            continue;
         }
+        fl_ctl_set_enabled(r->ctl, idx[i], false);
+        /* close the windows of the rules switched off (reverted by expire_faults) */
+        for (size_t k = 0; k < r->n_applied; k++)
+            if (r->applied[k].is_rules && r->applied[k].rule_index == idx[i])
+                r->applied[k].until_ns = fl_mono_ns();
     }
     note(r, "rules %s", s->rules_on ? "on" : "off");
     return 0;
@@ -1046,7 +1390,7 @@ static int apply_toxic(struct run *r, int step, const struct fl_step *s, int64_t
     char path[256], why[256];
     snprintf(path, sizeof(path), "/proxies/%s/toxics", proxy);
     json_t *f = fault_window(r, step, "toxic", s->label);
-    int rc = proxy_call(r, "POST", path, body, why, sizeof(why));
+    int rc = proxy_call(r, "POST", path, body, NULL, why, sizeof(why));
     free(body);
     if (rc < 0) {
         json_object_set_new(f, "end_ms", json_integer(rel_ms(r)));
@@ -1056,11 +1400,83 @@ static int apply_toxic(struct run *r, int step, const struct fl_step *s, int64_t
         return rc;
     }
     ap->is_toxic = true;
+    ap->may_not_fire = s->may_not_fire;
     snprintf(ap->toxic, sizeof(ap->toxic), "/proxies/%s/toxics/%s", proxy, name);
+    snprintf(ap->proxy, sizeof(ap->proxy), "%s", proxy);
     ap->fault_index = json_array_size(r->faults) - 1;
     ap->until_ns = for_ns ? fl_mono_ns() + for_ns : 0;
     r->n_applied++;
     note(r, "toxic %s added", s->label);
+    return 0;
+}
+
+/* A rule's window closes: what it did between its opening and now. */
+static void close_rule_window(struct run *r, struct applied *ap, json_t *f)
+{
+    struct fl_rule_stats st;
+    fl_ctl_set_enabled(r->ctl, ap->rule_index, false);
+    fl_ctl_stats(r->ctl, ap->rule_index, &st);
+    unsigned long long seen = st.seen - ap->seen0, injected = st.injected - ap->injected0;
+    char text[FL_RULE_TEXT_MAX], detail[600];
+    rule_text_shown(st.text, text, sizeof(text));
+    json_object_set_new(f, "rules", json_pack("[{s:s, s:s, s:I, s:I}]", "id", st.id, "rule",
+                                              text, "seen", (json_int_t)seen, "injected",
+                                              (json_int_t)injected));
+    if (injected)
+        snprintf(detail, sizeof(detail), "rule '%s' injected %llu fault%s into %llu matching "
+                 "call%s", st.id, injected, injected == 1 ? "" : "s", seen, seen == 1 ? "" : "s");
+    else if (atomic_load(&r->ctl->ctl->attached) == 0)
+        snprintf(detail, sizeof(detail), "rule '%s' (%s) could not act: the preload never "
+                 "attached to the target (a static or setuid program, or one that clears its "
+                 "environment)", st.id, text);
+    else if (!seen)
+        snprintf(detail, sizeof(detail), "rule '%s' (%s) matched no call while on", st.id,
+                 text);
+    else
+        snprintf(detail, sizeof(detail), "rule '%s' (%s) matched %llu call%s while on but "
+                 "injected no fault (its nth, after, prob or count never came up)", st.id,
+                 text, seen, seen == 1 ? "" : "s");
+    window_result(r, f, (long)injected, detail, ap->may_not_fire);
+}
+
+/* A toxic's window closes: the proxy's counters say whether any connection met it. */
+static int close_toxic_window(struct run *r, struct applied *ap, json_t *f, char *why,
+                              size_t why_len)
+{
+    char path[200];
+    snprintf(path, sizeof(path), "%s/stats", ap->toxic);
+    json_t *stats = NULL;
+    int rc = proxy_call(r, "GET", path, NULL, &stats, why, why_len);
+    if (rc < 0) {
+        set_error(r, "%s: its counters could not be read: %s",
+                  json_string_value(json_object_get(f, "what")), why);
+        return rc;
+    }
+    json_int_t active = json_integer_value(json_object_get(stats, "connections_active"));
+    json_int_t seen = json_integer_value(json_object_get(stats, "connections_seen"));
+    json_int_t bytes = json_integer_value(json_object_get(stats, "bytes"));
+    json_decref(stats);
+    json_object_set_new(f, "connections", json_integer(active));
+    json_object_set_new(f, "bytes", json_integer(bytes));
+    const char *listen = "?";
+    size_t i;
+    json_t *p;
+    json_array_foreach(r->e->proxies, i, p)
+        if (!strcmp(json_string_value(json_object_get(p, "name")) ?: "", ap->proxy))
+            listen = json_string_value(json_object_get(p, "listen")) ?: "?";
+    const char *what = json_string_value(json_object_get(f, "what"));
+    char detail[600], size[32];
+    if (active)
+        snprintf(detail, sizeof(detail), "%s: applied to %lld connection%s, %s through it",
+                 what, (long long)active, active == 1 ? "" : "s",
+                 fl_format_size((uint64_t)bytes, size, sizeof(size)));
+    else if (!seen)
+        snprintf(detail, sizeof(detail), "%s saw no connection while on (nothing connected to "
+                 "%s)", what, listen);
+    else
+        snprintf(detail, sizeof(detail), "%s applied to none of the %lld connection%s it saw "
+                 "(its toxicity)", what, (long long)seen, seen == 1 ? "" : "s");
+    window_result(r, f, (long)active, detail, ap->may_not_fire);
     return 0;
 }
 
@@ -1073,9 +1489,10 @@ static int revert_one(struct run *r, struct applied *ap)
     char why[256] = "";
     if (ap->is_rules) {
         if (r->ctl)
-            fl_ctl_set_enabled(r->ctl, ap->rule_index, false);
+            close_rule_window(r, ap, f);
     } else if (ap->is_toxic) {
-        rc = proxy_call(r, "DELETE", ap->toxic, NULL, why, sizeof(why));
+        (void)close_toxic_window(r, ap, f, why, sizeof(why));
+        rc = proxy_call(r, "DELETE", ap->toxic, NULL, NULL, why, sizeof(why));
         snprintf(err.msg, sizeof(err.msg), "%s", why);
     } else {
         rc = fl_fault_revert(r->j, &ap->a, &err);
@@ -1143,26 +1560,37 @@ static bool hold_until(struct run *r, int64_t deadline)
     }
 }
 
-static int run_target_step(struct run *r, int step, const struct fl_step *s)
+static int run_target_step(struct run *r, int step, const struct fl_step *s, bool may_not_fire)
 {
     if (!strcmp(s->action, "restart")) {
         target_stop(r, r->e->stop_signal, r->e->stop_grace_ns);
         note(r, "step %d: restarting the target", step);
-        return target_start(r);
+        return target_start(r, step);
     }
+    int sig = !strcmp(s->action, "stop")   ? SIGSTOP
+              : !strcmp(s->action, "cont") ? SIGCONT
+                                           : s->signal;
     pthread_mutex_lock(&r->lock);
     pid_t pid = r->pid;
+    int sent = -1, eno = 0;
     if (pid > 0) {
-        int sig = !strcmp(s->action, "stop")   ? SIGSTOP
-                  : !strcmp(s->action, "cont") ? SIGCONT
-                                               : s->signal;
         if (sig == SIGSTOP)
             r->stopped = true;
         if (sig == SIGCONT)
             r->stopped = false;
-        kill(-pid, sig);
+        sent = kill(-pid, sig);
+        eno = errno;
+        /* whatever the signal, an exit that follows it is the step's doing */
+        if (sent == 0 && sig != SIGSTOP && sig != SIGCONT)
+            r->kill_asked = true;
         note(r, "step %d: SIG%s to the target (pid %d)", step, sigabbrev_np(sig) ?: "?",
              (int)pid);
+    }
+    /* SIGKILL always ends it: wait until the supervisor has seen the exit (and planned any
+     * restart), so that what follows the step sees a target that is down, not dying */
+    int64_t until = fl_mono_ns() + 2 * SEC;
+    while (sent == 0 && sig == SIGKILL && r->pid == pid && fl_mono_ns() < until) {
+        wait_change(r, 5 * MS);
     }
     pthread_mutex_unlock(&r->lock);
     if (pid <= 0) {
@@ -1171,6 +1599,14 @@ static int run_target_step(struct run *r, int step, const struct fl_step *s)
     }
     json_t *f = fault_window(r, step, "target", s->label);
     json_object_set_new(f, "end_ms", json_integer(rel_ms(r)));
+    char detail[300];
+    if (sent == 0)
+        snprintf(detail, sizeof(detail), "SIG%s delivered to the target (pid %d)",
+                 sigabbrev_np(sig) ?: "?", (int)pid);
+    else
+        snprintf(detail, sizeof(detail), "SIG%s could not be sent to the target (pid %d): %s",
+                 sigabbrev_np(sig) ?: "?", (int)pid, strerror(eno));
+    window_result(r, f, sent == 0, detail, may_not_fire);
     return 0;
 }
 
@@ -1181,6 +1617,7 @@ static int run_monkey(struct run *r, int step, const struct fl_step *s)
     /* The schedule is planned from the seed alone (times, picks, how long each is held), so
      * the same seed gives the same faults whatever the machine's timing. */
     int64_t at = fl_mono_ns(), end = at + s->for_ns;
+    size_t first_window = json_array_size(r->faults);
     int hits = 0;
     while (!stopping(r)) {
         /* exponential gaps with the given mean: a Poisson process, like a real monkey */
@@ -1199,25 +1636,85 @@ static int run_monkey(struct run *r, int step, const struct fl_step *s)
         const struct fl_step *pick = &s->pool[fl_prng_below(&r->prng, s->n_pool)];
         progress(r, "step %d: monkey: %s", step, pick->label);
         note(r, "monkey: %s", pick->label);
-        int rc = pick->type == FL_STEP_FAULT ? apply_fault(r, step, pick, s->hold_ns, true)
-                                             : run_target_step(r, step, pick);
+        bool allowed = pick->may_not_fire || s->may_not_fire;
+        int rc = pick->type == FL_STEP_FAULT ? apply_fault(r, step, pick, s->hold_ns, true, allowed)
+                                             : run_target_step(r, step, pick, allowed);
         r->planned_ns = 0;
         if (rc < 0 && r->error[0])
             return rc;
         hits++;
     }
     note(r, "monkey: %d faults", hits);
+    /* the monkey's own window is the sum of its picks: at least one must have done something */
+    long fired = 0;
+    for (size_t i = first_window; i < json_array_size(r->faults); i++)
+        fired += json_integer_value(json_object_get(json_array_get(r->faults, i), "fired"));
+    if (!fired && !stopping(r) && !r->error[0]) {
+        char d[32];
+        if (s->may_not_fire)
+            note(r, "step %d: the monkey's faults took no effect (may_not_fire)", step);
+        else
+            set_error(r, "the fault never happened: step %d (%s) made %d pick%s in %s and none "
+                         "took effect", step, s->label, hits, hits == 1 ? "" : "s",
+                      fl_format_duration(s->for_ns, d, sizeof(d)));
+    }
     return 0;
+}
+
+/* Is the steady state steady? Before the first fault (or at the end of a method without
+ * faults), every continuous probe must have held at least once: a probe that failed every
+ * sample from the start describes a system that was broken before anything was done to it,
+ * and its "recovery" would be measured against a fault that never existed. The first step
+ * waits (briefly) for one sample of each probe, so that the window is never empty. */
+static void steady_gate(struct run *r)
+{
+    if (r->steady_checked)
+        return;
+    r->steady_checked = true;
+    if (!r->n_series)
+        return;
+    int64_t wait = SEC;
+    for (size_t i = 0; i < r->n_series; i++)
+        if (r->series[i].probe->timeout_ns + r->series[i].probe->every_ns + SEC > wait)
+            wait = r->series[i].probe->timeout_ns + r->series[i].probe->every_ns + SEC;
+    int64_t deadline = fl_mono_ns() + wait;
+    for (size_t i = 0; i < r->n_series; i++)
+        while (__atomic_load_n(&r->series[i].n, __ATOMIC_ACQUIRE) == 0 &&
+               fl_mono_ns() < deadline && !stopping(r))
+            sleep_until(r, fl_mono_ns() + 2 * MS);
+    for (size_t i = 0; i < r->n_series; i++) {
+        struct series *se = &r->series[i];
+        size_t n = __atomic_load_n(&se->n, __ATOMIC_ACQUIRE);
+        bool held = false;
+        for (size_t k = 0; k < n && !held; k++)
+            held = se->samples[k].ok;
+        if (n && !held) {
+            set_error(r, "not steady before any fault: probe '%s' failed every sample (%s)",
+                      se->probe->name, se->samples[0].detail);
+            return;
+        }
+    }
+}
+
+static bool injects(const struct fl_step *s)
+{
+    return s->type == FL_STEP_FAULT || (s->type == FL_STEP_RULES && s->rules_on) ||
+           s->type == FL_STEP_TOXIC || s->type == FL_STEP_TARGET || s->type == FL_STEP_MONKEY;
 }
 
 static int run_step(struct run *r, int step, const struct fl_step *s)
 {
+    if (injects(s)) {
+        steady_gate(r);
+        if (r->error[0])
+            return -1;
+    }
     progress(r, "step %d: %s", step, s->label);
     if (s->failover && r->failover_from_ms < 0)
         r->failover_from_ms = rel_ms(r);
     switch (s->type) {
     case FL_STEP_FAULT:
-        return apply_fault(r, step, s, s->for_ns, false) < 0
+        return apply_fault(r, step, s, s->for_ns, false, s->may_not_fire) < 0
                    ? -1
                    : (s->for_ns && !hold_until(r, fl_mono_ns() + s->for_ns) ? -EINTR : 0);
     case FL_STEP_RULES:
@@ -1253,7 +1750,7 @@ static int run_step(struct run *r, int step, const struct fl_step *s)
         }
     }
     case FL_STEP_TARGET:
-        return run_target_step(r, step, s);
+        return run_target_step(r, step, s, s->may_not_fire);
     case FL_STEP_MONKEY:
         return run_monkey(r, step, s);
     }
@@ -1284,9 +1781,107 @@ static int preload_setup(struct run *r)
         set_error(r, "target.rules: %s", err.msg);
         return rc;
     }
-    if (!r->e->rules_start_on)
-        fl_ctl_set_enabled(r->ctl, -1, false);
+    fl_ctl_set_enabled(r->ctl, -1, false);
+    if (r->e->rules_start_on) {
+        /* on from the start: a window per rule from now to the rollback, and no steady
+         * window before them to judge */
+        for (int i = 0; i < fl_ctl_count(r->ctl); i++)
+            open_rule_window(r, 0, i, "on from the start", 0, true, r->e->rules_may_not_fire);
+        r->steady_checked = true;
+    }
     return 0;
+}
+
+/* ---- the end of the method ---- */
+
+/* A oneshot target's exit is its result: wait for it (holding the faults on their schedule),
+ * then compare its status with target.exit. */
+static void wait_oneshot(struct run *r, int64_t deadline)
+{
+    const struct fl_experiment *e = r->e;
+    progress(r, "waiting for the oneshot target to exit");
+    for (;;) {
+        pthread_mutex_lock(&r->lock);
+        bool done = r->oneshot_done;
+        pthread_mutex_unlock(&r->lock);
+        if (done || stopping(r))
+            break;
+        if (fl_mono_ns() > deadline) {
+            char d[32];
+            set_fail(r, "the oneshot target was still running when the experiment timed out "
+                        "(timeout: %s)", fl_format_duration(e->timeout_ns, d, sizeof(d)));
+            return;
+        }
+        if (!hold_until(r, fl_mono_ns() + 20 * MS))
+            return;
+    }
+    if (!r->oneshot_done)
+        return;
+    int st = r->oneshot_status;
+    char how[64];
+    describe_status(st, how, sizeof(how));
+    bool good = e->exit_any;
+    for (size_t i = 0; i < e->n_exit_codes && !good; i++)
+        good = WIFEXITED(st) && WEXITSTATUS(st) == e->exit_codes[i];
+    if (good)
+        return;
+    char want[128] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < e->n_exit_codes && o < sizeof(want); i++)
+        o += (size_t)snprintf(want + o, sizeof(want) - o, "%s%d",
+                              !i ? "" : i + 1 == e->n_exit_codes ? " or " : ", ",
+                              e->exit_codes[i]);
+    set_fail(r, "the oneshot target %s, expected exit status %s", how, want);
+}
+
+/* A process that has exited but was not reaped yet (the supervisor is about to see it). */
+static bool is_zombie(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'Z';
+}
+
+/* Wait (up to its deadline) for a restarted target to be judged back or not. A target that
+ * just died is given to the supervisor first, so that its restart is waited for too. */
+static void wait_target_back(struct run *r)
+{
+    pthread_mutex_lock(&r->lock);
+    int64_t reap = fl_mono_ns() + SEC;
+    while (r->pid > 0 && is_zombie(r->pid) && fl_mono_ns() < reap) {
+        pthread_mutex_unlock(&r->lock);
+        sleep_until(r, fl_mono_ns() + 2 * MS);
+        pthread_mutex_lock(&r->lock);
+    }
+    if (r->coming_back)
+        progress(r, "waiting for the target to be ready again");
+    while (r->coming_back && !stopping(r) && fl_mono_ns() < r->back_deadline_ns + 2 * SEC) {
+        pthread_mutex_unlock(&r->lock);
+        sleep_until(r, fl_mono_ns() + 20 * MS);
+        pthread_mutex_lock(&r->lock);
+    }
+    pthread_mutex_unlock(&r->lock);
+}
+
+/* The probes never came back: say so, without blaming a fault when none was injected. */
+static void fail_recovery(struct run *r)
+{
+    char d[32];
+    fl_format_duration(r->e->recover_within_ns, d, sizeof(d));
+    if (json_array_size(r->faults))
+        set_fail(r, "the service did not recover within %s after the faults ended", d);
+    else
+        set_fail(r, "the probes were failing when the method ended and did not hold again "
+                    "within %s (no fault was injected)", d);
 }
 
 /* ---- objectives and the verdict ---- */
@@ -1424,7 +2019,9 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
     r->seed = e->has_seed ? e->seed : o->seed;
     fl_prng_seed(&r->prng, r->seed);
     r->failover_from_ms = -1;
+    r->down_since_ms = -1;
     pthread_mutex_init(&r->lock, NULL);
+    pthread_mutex_init(&r->log_lock, NULL);
     pthread_cond_init(&r->cond, NULL);
     r->res = new_result(e, r->seed);
     r->log = json_object_get(r->res, "log");
@@ -1441,9 +2038,10 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
     json_t *ph = phase_begin(r, "start");
     bool ok = setup_workdir(r) == 0 && preload_setup(r) == 0 && proxy_start(r) == 0;
     if (ok && e->has_target) {
-        ok = build_command(r) == 0 && target_start(r) == 0;
+        ok = build_command(r) == 0;
         if (!ok)
-            set_error(r, "the target would not start: %s", strerror(errno));
+            set_error(r, "the target would not start: %s", strerror(ENOMEM));
+        ok = ok && target_start(r, 0) == 0;
     }
     if (ok && e->has_ready) {
         int64_t until = fl_mono_ns() + e->ready_timeout_ns;
@@ -1477,6 +2075,10 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
             sleep_until(r, fl_mono_ns() + 20 * MS);
         }
     }
+    pthread_mutex_lock(&r->lock);
+    r->start_done = true; /* from here on, an exit is the target's doing, not its start's */
+    pthread_mutex_unlock(&r->lock);
+    ok = ok && !r->error[0];
     phase_end(r, ph, ok, ok ? NULL : r->error);
 
     /* steady state */
@@ -1510,6 +2112,11 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
             }
             run_step(r, (int)i + 1, &e->steps[i]);
         }
+        /* a method without faults: its whole length is the steady window */
+        if (!r->error[0] && !r->skip[0] && !stopping(r))
+            steady_gate(r);
+        if (e->oneshot && !r->error[0] && !r->skip[0])
+            wait_oneshot(r, deadline);
         if (stopping(r))
             set_error(r, "interrupted");
         /* the faults left are held until the method ends */
@@ -1518,6 +2125,9 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
                          "recover')");
         phase_end(r, ph, !r->error[0], r->error[0] ? r->error : NULL);
 
+        /* a restarted target gets its ready_timeout to come back before anything is judged */
+        if (e->has_target && !r->error[0] && !r->skip[0])
+            wait_target_back(r);
         /* recovery: keep probing until every probe has N good samples in a row */
         if (e->n_continuous && !r->error[0] && !r->skip[0]) {
             json_t *rec = phase_begin(r, "recovery");
@@ -1538,10 +2148,8 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
                         recovered = recovered && s->samples[k].ok;
                 }
             }
-            char d[32];
             if (!recovered && !stopping(r))
-                set_fail(r, "the service did not recover within %s after the faults ended",
-                         fl_format_duration(e->recover_within_ns, d, sizeof(d)));
+                fail_recovery(r);
             phase_end(r, rec, recovered, recovered ? NULL : "the probes did not recover");
         }
         observe_to = rel_ms(r);
@@ -1610,11 +2218,8 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
         fl_metrics_compute(r->res, e->recovered_after, method_from,
                            observe_to >= 0 ? observe_to : rel_ms(r), r->failover_from_ms);
         json_t *ttr = json_object_get(json_object_get(r->res, "metrics"), "time_to_recover_ms");
-        if (json_is_integer(ttr) && json_integer_value(ttr) < 0 && !r->error[0]) {
-            char d[32];
-            set_fail(r, "the service did not recover within %s after the faults ended",
-                     fl_format_duration(e->recover_within_ns, d, sizeof(d)));
-        }
+        if (json_is_integer(ttr) && json_integer_value(ttr) < 0 && !r->error[0])
+            fail_recovery(r);
         check_objectives(r);
     } else {
         json_object_set_new(r->res, "metrics", json_object());
@@ -1633,6 +2238,7 @@ json_t *fl_run_experiment(struct fl_experiment *e, struct fl_journal *j,
     free_strv(r->argv);
     free_strv(r->envp);
     pthread_mutex_destroy(&r->lock);
+    pthread_mutex_destroy(&r->log_lock);
     pthread_cond_destroy(&r->cond);
     free(r);
     return res;

@@ -27,6 +27,18 @@ def test_demo_suite_verdicts_and_reports(run, tmp_path, build_dir):
         "storage-truncated-naive": "XFAIL",
     }, [(e["id"], e["why"]) for e in doc["experiments"]]
     assert r.returncode == 0, r.stdout + r.stderr
+    # every fault of every scenario took effect: none of these verdicts is vacuous
+    for e in doc["experiments"]:
+        assert e["faults"], e["id"]
+        for f in e["faults"]:
+            assert f["fired"] > 0 and not f.get("may_not_fire"), (e["id"], f)
+    fsync = next(e for e in doc["experiments"] if e["id"] == "storage-fsync-eio")
+    # the saves that failed are the fsyncs the rule failed (one each, give or take the
+    # window's edges)
+    injected = fsync["faults"][0]["rules"][0]["injected"]
+    failed_saves = fsync["load"]["errors_by_kind"]["http_5xx"]
+    assert injected > 0 and abs(injected - failed_saves) <= 2, (injected, failed_saves)
+    assert "faults fired" in r.stdout and "never fired" not in r.stdout
     kill = next(e for e in doc["experiments"] if e["id"] == "process-kill")
     assert kill["restarts"] == 1 and kill["metrics"]["time_to_recover_ms"] <= 2000
     assert "<svg" in html.read_text()

@@ -709,6 +709,8 @@ method:
   - fault: kill
     pid: target
     signal: CONT
+verify:
+  - process: target
 """)
     r = run("run", "--no-history", "--json", tmp_path / "r.json", exp, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -719,3 +721,7 @@ method:
     assert faults["lock"]["report"] == {"journal_mode": "rollback", "mode": "reserved"}
     [hit] = faults["kill"]["report"]["hits"]
     assert hit["signal"] == "CONT" and hit["result"] == "sent"
+    # each took effect, and says so: one process frozen, one signalled, the lock held
+    assert [faults[k]["fired"] for k in ("stop", "lock", "kill")] == [1, 1, 1], faults
+    assert faults["stop"]["effect"].startswith("stopped 1 process")
+    assert faults["kill"]["effect"].startswith("hit 1 process")

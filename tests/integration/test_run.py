@@ -156,6 +156,8 @@ def test_a_target_that_does_not_start_is_an_error(run, tmp_path, flag, expect):
           ready_timeout: 700ms
         method:
           - pause: 10ms
+        verify:
+          - tcp: "127.0.0.1:{port}"
         """)
     r, doc = run_json(run, tmp_path, exp)
     e = only(doc)
@@ -190,6 +192,9 @@ def test_fault_that_cannot_be_injected_is_an_error(run, tmp_path):
           - fault: corrupt
             path: {tmp_path}/does-not-exist
             mode: empty
+        verify:
+          - file: {tmp_path}/does-not-exist
+            exists: false
         """)
     r, doc = run_json(run, tmp_path, exp)
     e = only(doc)
@@ -270,7 +275,8 @@ def test_restart_policy_brings_a_killed_target_back(run, tmp_path):
     e = only(doc)
     assert e["verdict"] == "PASS", e["why"]
     assert e["restarts"] == 1
-    assert any("SIGKILL" in x["how"] for x in e["target_exits"])
+    assert any("SIGKILL" in x["how"] and x["asked"] for x in e["target_exits"])
+    assert any("target back" in line for line in e["log"]), e["log"]
     assert e["metrics"]["failover_ms"] is not None
 
 
@@ -284,6 +290,8 @@ def test_sigint_rolls_back_and_exits_130(faultline, env, tmp_path):
             path: {victim}
             mode: garbage
           - pause: 60s
+        verify:
+          - file: {victim}
         """)
     p = subprocess.Popen([faultline, "run", "--no-history", "--json", tmp_path / "o.json", exp],
                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -343,6 +351,8 @@ def test_validate_names_the_place_and_run_refuses_before_running(run, tmp_path):
         title: fine
         method:
           - pause: 10ms
+        verify:
+          - file: good.yaml
         """)
     cases = {
         "bad-duration.yaml": ("title: x\nmethod:\n  - pause: soon\n", ":3:5: 'pause' must be "
@@ -414,7 +424,8 @@ def test_filter_and_thresholds(run, tmp_path):
 
 
 def test_seed_is_printed_and_kept(run, tmp_path):
-    exp = write(tmp_path, "seed.yaml", "title: s\nmethod:\n  - pause: 1ms\n")
+    exp = write(tmp_path, "seed.yaml",
+                "title: s\nmethod:\n  - pause: 1ms\nverify:\n  - file: /\n")
     r, doc = run_json(run, tmp_path, "--seed", "4242", exp)
     assert "--seed 4242" in r.stderr
     assert doc["seed"] == 4242 and only(doc)["seed"] == 4242
@@ -435,8 +446,12 @@ def test_a_crash_without_restart_fails_recovery(run, tmp_path):
         """)
     r, doc = run_json(run, tmp_path, exp)
     e = only(doc)
-    assert e["verdict"] == "FAIL" and "did not recover" in e["why"], e["why"]
-    assert any("status 3" in x["how"] for x in e["target_exits"])
+    # the exit itself is the first reason: nothing asked for it and nothing restarted it
+    assert e["verdict"] == "FAIL", e["why"]
+    assert e["why"].startswith("the target exited with status 3 at "), e["why"]
+    assert e["why"].endswith(" ms and was not restarted"), e["why"]
+    assert any("status 3" in x["how"] and not x["expected"] and not x["asked"]
+               for x in e["target_exits"])
     assert e["metrics"]["time_to_recover_ms"] == -1
 
 
@@ -523,6 +538,9 @@ def test_monkey_is_replayed_by_its_seed(run, tmp_path):
               every: 60ms
               hold: 30ms
             for: 800ms
+        verify:
+          - {{file: {a}, match: alpha}}
+          - {{file: {b}, match: beta}}
         """)
 
     def sequence(seed):
@@ -558,6 +576,8 @@ def test_a_fault_this_user_may_not_inject_is_a_skip(faultline, env, tmp_path):
                 pid: {victim.pid}
                 limit: 8
                 for: 1s
+            verify:
+              - process: {victim.pid}
             """))
         os.chmod(exp, 0o644)
         e = dict(env, FAULTLINE_STATE_DIR=str(work / "state"), HOME=str(work))
