@@ -6,24 +6,15 @@ that must not: a target that would not start or died, a fault that never fired, 
 that checks nothing, probes that were never steady, oneshot jobs and their exit status."""
 import json
 import os
-import pathlib
 import re
 import shutil
 import sys
-import textwrap
 
 import pytest
 
 from proxyutil import free_port
 
-TINYD = pathlib.Path(__file__).parent / "targets" / "tinyd.py"
-
-
-def write(tmp_path, name, text):
-    p = tmp_path / name
-    p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(textwrap.dedent(text))
-    return p
+from test_run import TINYD, tinyd, write
 
 
 def run_one(run, tmp_path, exp, *args, timeout=120):
@@ -34,10 +25,6 @@ def run_one(run, tmp_path, exp, *args, timeout=120):
     assert out.exists(), r.stdout + r.stderr
     [e] = json.loads(out.read_text())["experiments"]
     return r, e
-
-
-def tinyd(port, *flags):
-    return json.dumps([sys.executable, str(TINYD), "--port", str(port), *flags])
 
 
 # ---- 1. the target must have started -----------------------------------------------------
@@ -367,7 +354,7 @@ def test_an_xfail_whose_fault_never_fired_is_an_error(run, tmp_path):
     assert r.returncode == 1
 
 
-def test_every_rule_of_an_all_rules_step_must_fire(run, tmp_path, victim):
+def test_every_rule_of_an_all_rules_step_must_fire(run, tmp_path):
     """`rules: on` without ids opens one window per rule: one that fires does not cover for
     one that does not."""
     out = tmp_path / "out.txt"
