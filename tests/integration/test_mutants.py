@@ -8,7 +8,6 @@ checks the mutator itself, so that a mutant that changes nothing cannot pass for
 import os
 import pathlib
 
-import pytest
 
 import mutants
 from conftest import run_mutants
@@ -62,7 +61,7 @@ def test_every_shipped_experiment_catches_its_mutants(faultline, env, build_dir,
     files = mutants.experiment_files([EXAMPLES])
     assert len(files) >= 5
     e = dict(env, PATH=f"{build_dir / 'examples' / 'demo'}:{os.environ['PATH']}")
-    results = run_mutants(faultline, files, e, tmp_path, tmp_path,)
+    results = run_mutants(faultline, files, e, tmp_path, tmp_path)
     lines = [f"{r['source'].split('/')[-1]:32} {r['kind']:18} {r['how']}" for r in results]
     print("\n".join(lines))
     kinds = [r["kind"] for r in results]
