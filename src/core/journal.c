@@ -241,6 +241,22 @@ uint64_t fl_proc_starttime(pid_t pid)
     return p ? strtoull(p + 1, NULL, 10) : 0;
 }
 
+bool fl_proc_is_zombie(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return false;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'Z';
+}
+
 bool fl_owner_alive(pid_t pid, uint64_t starttime)
 {
     if (pid <= 0)
@@ -251,18 +267,7 @@ bool fl_owner_alive(pid_t pid, uint64_t starttime)
     if (now == 0)
         return false;
     /* a zombie is gone for our purposes: it will never revert anything */
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        ssize_t n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n > 0) {
-            buf[n] = '\0';
-            char *p = strrchr(buf, ')');
-            if (p && p[1] == ' ' && p[2] == 'Z')
-                return false;
-        }
-    }
+    if (fl_proc_is_zombie(pid))
+        return false;
     return starttime == 0 || now == starttime;
 }

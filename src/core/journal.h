@@ -43,6 +43,8 @@ int fl_journal_lock(struct fl_journal *j);
 
 /* The kernel's start time of pid (clock ticks since boot), 0 if no such process. */
 uint64_t fl_proc_starttime(pid_t pid);
+/* True if pid has exited but was not reaped yet (state Z in /proc/PID/stat). */
+bool fl_proc_is_zombie(pid_t pid);
 /* True if pid runs and, when starttime is not 0, is the same process. */
 bool fl_owner_alive(pid_t pid, uint64_t starttime);
 

@@ -830,9 +830,9 @@ static void *supervisor_main(void *arg)
         pthread_mutex_lock(&r->lock);
         char how[64];
         describe_status(st, how, sizeof(how));
-        if (pid == r->exec_failed)
-            snprintf(how, sizeof(how), "could not be executed: %s", strerror(r->exec_errno));
         bool by_us = r->expect_exit || r->finished, not_run = pid == r->exec_failed;
+        if (not_run)
+            snprintf(how, sizeof(how), "could not be executed: %s", strerror(r->exec_errno));
         json_array_append_new(r->exits, json_pack("{s:I, s:i, s:s, s:b, s:b}", "t_ms",
                                                   (json_int_t)rel_ms(r), "pid", (int)pid,
                                                   "how", how, "expected", by_us && !not_run,
@@ -1024,14 +1024,9 @@ struct reply_buf {
 static size_t keep_reply(char *p, size_t s, size_t n, void *u)
 {
     struct reply_buf *b = u;
-    size_t take = s * n;
-    if (b && take > sizeof(b->data) - 1 - b->len)
-        take = sizeof(b->data) - 1 - b->len;
-    if (b) {
-        memcpy(b->data + b->len, p, take);
-        b->len += take;
-        b->data[b->len] = '\0';
-    }
+    size_t take = s * n < sizeof(b->data) - 1 - b->len ? s * n : sizeof(b->data) - 1 - b->len;
+    memcpy(b->data + b->len, p, take);
+    b->len += take;
     return s * n;
 }
 
@@ -1042,7 +1037,7 @@ static int proxy_call(struct run *r, const char *method, const char *path, const
     CURL *c = curl_easy_init();
     if (!c)
         return -ENOMEM;
-    struct reply_buf *buf = reply ? calloc(1, sizeof(*buf)) : NULL;
+    struct reply_buf buf = {.len = 0};
     char url[512];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", r->proxy_port, path);
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -1052,7 +1047,7 @@ static int proxy_call(struct run *r, const char *method, const char *path, const
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_reply);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, buf);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
     if (body)
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     CURLcode cc = curl_easy_perform(c);
@@ -1068,13 +1063,12 @@ static int proxy_call(struct run *r, const char *method, const char *path, const
         snprintf(why, why_len, "proxy API %s %s: HTTP %ld", method, path, status);
         rc = -EINVAL;
     } else if (reply) {
-        *reply = buf ? json_loadb(buf->data, buf->len, 0, NULL) : NULL;
+        *reply = json_loadb(buf.data, buf.len, 0, NULL);
         if (!*reply) {
             snprintf(why, why_len, "proxy API %s %s: the reply is not JSON", method, path);
             rc = -EPROTO;
         }
     }
-    free(buf);
     return rc;
 }
 
@@ -1834,30 +1828,13 @@ static void wait_oneshot(struct run *r, int64_t deadline)
     set_fail(r, "the oneshot target %s, expected exit status %s", how, want);
 }
 
-/* A process that has exited but was not reaped yet (the supervisor is about to see it). */
-static bool is_zombie(pid_t pid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' && p[2] == 'Z';
-}
-
 /* Wait (up to its deadline) for a restarted target to be judged back or not. A target that
  * just died is given to the supervisor first, so that its restart is waited for too. */
 static void wait_target_back(struct run *r)
 {
     pthread_mutex_lock(&r->lock);
     int64_t reap = fl_mono_ns() + SEC;
-    while (r->pid > 0 && is_zombie(r->pid) && fl_mono_ns() < reap) {
+    while (r->pid > 0 && fl_proc_is_zombie(r->pid) && fl_mono_ns() < reap) {
         pthread_mutex_unlock(&r->lock);
         sleep_until(r, fl_mono_ns() + 2 * MS);
         pthread_mutex_lock(&r->lock);
