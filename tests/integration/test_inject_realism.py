@@ -60,10 +60,19 @@ def test_sigint_reaches_a_program_hung_by_a_rule(faultline, env, tmp_path):
                           sys.executable, "-c", code, str(f)], env=env, stdout=subprocess.PIPE,
                          text=True)
     assert p.stdout.readline().strip() == "ready"
-    time.sleep(0.3)  # let it enter the hung read; the outcome does not depend on the timing
     child = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True)
-    for pid in child.stdout.split():
-        os.kill(int(pid), signal.SIGINT)
+    pids = [int(pid) for pid in child.stdout.split()]
+    assert pids
+    # A SIGINT that lands before read() is entered is handled by Python, and the read then
+    # blocks as a real one would. So wait until the target sleeps inside the hung read.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        wchan = [open(f"/proc/{pid}/wchan").read() for pid in pids]
+        if all("nanosleep" in w for w in wchan):
+            break
+        time.sleep(0.01)
+    for pid in pids:
+        os.kill(pid, signal.SIGINT)
     out, _ = p.communicate(timeout=20)
     assert out.strip() == "interrupted"
 
