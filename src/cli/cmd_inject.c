@@ -45,6 +45,9 @@ static const char inject_help[] =
     "      --seed N           the seed for every random choice (default: fresh, printed)\n"
     "      --ctl PATH         put the control block at PATH, for 'faultline ctl PATH ...'\n"
     "      --no-follow        children (fork/exec) of CMD run without faults\n"
+    "      --exe GLOB         only processes whose executable matches GLOB count calls and\n"
+    "                         take faults (a path glob if it holds '/', else the file name;\n"
+    "                         a script's executable is its interpreter)\n"
     "      --timeout DUR      stop CMD (TERM, then KILL after --kill-after) after DUR\n"
     "      --kill-after DUR   grace between TERM and KILL (default 2s)\n"
     "      --stats            print per-rule counters when CMD ends (stderr)\n"
@@ -64,6 +67,7 @@ struct inject_config {
     bool seed_given;
     const char *ctl_path;
     bool no_follow;
+    const char *exe;         /* --exe GLOB, or NULL */
     int64_t timeout_ns;      /* 0: none */
     int64_t kill_after_ns;
     bool stats, json;
@@ -366,7 +370,11 @@ static void print_stats(const struct inject_config *cfg, struct fl_ctl_handle *h
 static void warn_silent_rules(const struct inject_config *cfg, struct fl_ctl_handle *h)
 {
     if (atomic_load(&h->ctl->attached) == 0) {
-        if (cfg->rules->n && !warned_unreachable)
+        if (cfg->rules->n && cfg->exe)
+            fl_warnf("no process whose executable matches --exe '%s' ran, so no fault was "
+                     "injected (a script's executable is its interpreter, like python3.11)",
+                     cfg->exe);
+        else if (cfg->rules->n && !warned_unreachable)
             fl_warnf("the preload never attached to %s, so no fault was injected (a static or "
                      "setuid program, one that clears its environment or drops privileges, or "
                      "a FAULTLINE_PRELOAD that is not faultline's)", cfg->argv[0]);
@@ -389,6 +397,7 @@ enum {
     OPT_SEED,
     OPT_CTL,
     OPT_NO_FOLLOW,
+    OPT_EXE,
     OPT_TIMEOUT,
     OPT_KILL_AFTER,
     OPT_STATS,
@@ -404,6 +413,7 @@ static const struct option inject_options[] = {
     {"seed", required_argument, NULL, OPT_SEED},
     {"ctl", required_argument, NULL, OPT_CTL},
     {"no-follow", no_argument, NULL, OPT_NO_FOLLOW},
+    {"exe", required_argument, NULL, OPT_EXE},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"kill-after", required_argument, NULL, OPT_KILL_AFTER},
     {"stats", no_argument, NULL, OPT_STATS},
@@ -450,6 +460,12 @@ static int parse_inject(int argc, char **argv, struct inject_config *cfg)
             break;
         case OPT_NO_FOLLOW:
             cfg->no_follow = true;
+            break;
+        case OPT_EXE:
+            if (!*optarg || strlen(optarg) >= FL_EXE_MAX)
+                return fl_usage_error("--exe: expected a glob of 1 to %d characters, like "
+                                      "'python3*' or '*/bin/myservice'", FL_EXE_MAX - 1);
+            cfg->exe = optarg;
             break;
         case OPT_TIMEOUT:
             if (fl_parse_duration(optarg, false, &cfg->timeout_ns, &err) < 0 || cfg->timeout_ns <= 0)
@@ -564,6 +580,8 @@ int cmd_inject(int argc, char **argv)
 
     json_t *params = json_pack("{s:s, s:O, s:I, s:b}", "path", ctl_path, "rules", cfg.rule_texts,
                                "seed", (json_int_t)cfg.seed, "no_follow", cfg.no_follow);
+    if (cfg.exe)
+        json_object_set_new(params, "exe", json_string(cfg.exe));
     struct fl_applied applied = {0};
     rc = fl_fault_apply(&journal, "preload", params, 0, &applied, &err);
     json_decref(params);

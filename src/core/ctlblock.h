@@ -20,7 +20,7 @@
 #include "ops.h"
 
 #define FL_CTL_MAGIC UINT64_C(0x31304c5443544c46) /* "FLTCTL01" */
-#define FL_CTL_VERSION 1u
+#define FL_CTL_VERSION 2u
 #define FL_RULES_MAX 63 /* one bit each in a 64-bit mask; bit 63 marks a valid fd-cache entry */
 #define FL_RULE_ID_MAX 32
 #define FL_RULE_TEXT_MAX 256
@@ -28,9 +28,11 @@
 #define FL_HOST_MAX 128
 
 #define FL_CTL_NO_FOLLOW 0x1u /* children (fork, exec) run without faults */
+#define FL_EXE_MAX 256
 
 /* Effects: a rule has at most one terminal effect (errno alone, short, torn, drop, corrupt,
- * eai, offset) and may add one wait (delay or hang) that happens before it. */
+ * eai, offset, eof, silent) and may add one wait (delay or hang) that happens before it, and a
+ * signal sent to the calling process before the call or after it returned. */
 #define FL_EFF_ERRNO 0x001u
 #define FL_EFF_DELAY 0x002u
 #define FL_EFF_SHORT 0x004u
@@ -40,7 +42,12 @@
 #define FL_EFF_HANG 0x040u
 #define FL_EFF_EAI 0x080u
 #define FL_EFF_OFFSET 0x100u
+#define FL_EFF_EOF 0x200u    /* a read returns 0: the peer closed, the file ended */
+#define FL_EFF_SIGNAL 0x400u /* kill(getpid(), signo) at the call */
+#define FL_EFF_SILENT 0x800u /* a peer that never answers: never readable, connect never done */
 #define FL_EFF_WAITS (FL_EFF_DELAY | FL_EFF_HANG)
+/* Effects that happen at the call and let it go on as it would (or with the terminal one). */
+#define FL_EFF_NONTERMINAL (FL_EFF_WAITS | FL_EFF_SIGNAL)
 
 /* fd kinds, as a mask */
 #define FL_KIND_FILE 0x1u   /* regular files, directories, block devices */
@@ -70,10 +77,11 @@ struct fl_ctl_rule {
     int64_t delay_ns;               /* wait before the call (delay) */
     uint64_t short_value;           /* bytes, or parts per million when short_is_share */
     uint8_t short_is_share;
-    uint8_t pad_[7];
+    uint8_t signal_after;           /* signal: after the call returned, not before it */
+    uint8_t pad_[6];
     uint64_t torn_bytes;            /* write this much, then fail */
     uint32_t corrupt_bits;          /* bits to flip in what was read */
-    uint32_t pad2_;
+    int32_t signo;                  /* signal: which one */
     int64_t offset_ns;              /* added to the wall clock (time) */
     _Atomic uint64_t seen;          /* calls that matched the selectors while enabled */
     _Atomic uint64_t injected;      /* faults this rule caused */
@@ -91,6 +99,7 @@ struct fl_ctl {
     _Atomic uint64_t generation;    /* bumped at each switch, for observers */
     _Atomic uint64_t attached;      /* processes whose preload mapped this block */
     uint64_t selective;             /* rules whose selectors depend on the fd (path, kind, peer) */
+    char exe[FL_EXE_MAX];           /* glob on the executable; "" = every process (--exe) */
     uint64_t op_rules[FL_OP_COUNT]; /* rules that apply to each call */
     struct fl_ctl_rule rules[FL_RULES_MAX];
 };

@@ -16,6 +16,7 @@ const char *const fl_family_names[FL_FAM_COUNT] = {
     [FL_FAM_IO_WRITE] = "io.write",
     [FL_FAM_IO_SYNC] = "io.sync",
     [FL_FAM_IO_META] = "io.meta",
+    [FL_FAM_IO_LOCK] = "io.lock",
     [FL_FAM_NET_CONNECT] = "net.connect",
     [FL_FAM_NET_ACCEPT] = "net.accept",
     [FL_FAM_NET_SEND] = "net.send",

@@ -30,6 +30,7 @@ enum fl_family {
     FL_FAM_IO_WRITE,
     FL_FAM_IO_SYNC,
     FL_FAM_IO_META,
+    FL_FAM_IO_LOCK,
     FL_FAM_NET_CONNECT,
     FL_FAM_NET_ACCEPT,
     FL_FAM_NET_SEND,
@@ -47,6 +48,7 @@ enum fl_class {
     FL_CLS_SYNC,      /* matched on the fd */
     FL_CLS_METAFD,    /* close, ftruncate, fallocate: matched on the fd */
     FL_CLS_METAPATH,  /* rename, unlink, mkdir: matched on the path argument(s) */
+    FL_CLS_LOCK,      /* fcntl locks, flock, lockf: matched on the fd */
     FL_CLS_CONNECT,   /* matched on the address argument */
     FL_CLS_ACCEPT,    /* matched on the listening fd */
     FL_CLS_DNS,       /* matched on the host name */
@@ -164,6 +166,11 @@ enum fl_class {
     X(rmdir, IO_META, NONE, METAPATH, 0)                                                          \
     X(truncate, IO_META, NONE, METAPATH, 0)                                                       \
     X(truncate64, IO_META, NONE, METAPATH, 0)                                                     \
+    X(fcntl, IO_LOCK, NONE, LOCK, 0)                                                              \
+    X(fcntl64, IO_LOCK, NONE, LOCK, 0)                                                            \
+    X(flock, IO_LOCK, NONE, LOCK, 0)                                                              \
+    X(lockf, IO_LOCK, NONE, LOCK, 0)                                                              \
+    X(lockf64, IO_LOCK, NONE, LOCK, 0)                                                            \
     X(connect, NET_CONNECT, NONE, CONNECT, 0)                                                     \
     X(accept, NET_ACCEPT, NONE, ACCEPT, 0)                                                        \
     X(accept4, NET_ACCEPT, NONE, ACCEPT, 0)                                                       \

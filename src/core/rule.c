@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +106,7 @@ static int edit_distance(const char *a, const char *b)
 static const char *const rule_keys[] = {
     "path", "kind", "peer", "port", "host", "prob", "nth", "after", "count", "id",
     "errno", "delay", "short", "torn", "drop", "corrupt", "hang", "eai", "offset",
+    "eof", "silent", "signal",
 };
 
 /* Closest candidate within distance 2, or NULL. */
@@ -114,7 +116,8 @@ static const char *suggest_key(const char *word)
     int bestd = 3;
     for (size_t i = 0; i < sizeof(rule_keys) / sizeof(rule_keys[0]); i++) {
         int d = edit_distance(word, rule_keys[i]);
-        if (d < bestd) {
+        /* two edits turn any three letters into another word: not a hint */
+        if (d < bestd && d < (int)strlen(word) - 1) {
             bestd = d;
             best = rule_keys[i];
         }
@@ -193,7 +196,7 @@ static bool fl_op_is_copy(const struct fl_op_info *o)
 static bool cls_fd_based(enum fl_class c)
 {
     return c == FL_CLS_READ || c == FL_CLS_WRITE || c == FL_CLS_SYNC || c == FL_CLS_METAFD ||
-           c == FL_CLS_ACCEPT;
+           c == FL_CLS_ACCEPT || c == FL_CLS_LOCK;
 }
 
 static bool pred_path(const struct fl_op_info *o)
@@ -240,6 +243,20 @@ static bool pred_drop(const struct fl_op_info *o)
 static bool pred_corrupt(const struct fl_op_info *o)
 {
     return o->cls == FL_CLS_READ && !(o->flags & FL_OPF_NOBUF);
+}
+static bool pred_eof(const struct fl_op_info *o) { return o->cls == FL_CLS_READ; }
+static bool pred_silent(const struct fl_op_info *o)
+{
+    /* the calls a peer's silence is seen through: receives on a socket fd (not stdio, whose
+     * buffer would hold what already arrived), and connect */
+    return o->cls == FL_CLS_CONNECT ||
+           (o->cls == FL_CLS_READ && (o->fam == FL_FAM_NET_RECV || o->fam2 == FL_FAM_NET_RECV) &&
+            !(o->flags & FL_OPF_STDIO));
+}
+static bool pred_signal_after(const struct fl_op_info *o)
+{
+    /* the allocator and the clock return through paths that hold no post-call hook */
+    return o->cls != FL_CLS_MEM && o->cls != FL_CLS_TIME;
 }
 static bool pred_eai(const struct fl_op_info *o) { return o->cls == FL_CLS_DNS; }
 static bool pred_offset(const struct fl_op_info *o) { return o->cls == FL_CLS_TIME; }
@@ -321,6 +338,7 @@ static unsigned family_kinds(enum fl_family f)
     case FL_FAM_IO_WRITE:
     case FL_FAM_IO_SYNC:
     case FL_FAM_IO_META:
+    case FL_FAM_IO_LOCK:
         return FL_KIND_FILE | FL_KIND_PIPE | FL_KIND_OTHER;
     default:
         return FL_KIND_ALL;
@@ -508,6 +526,44 @@ static int parse_peer(const char *v, struct fl_ctl_rule *r, struct fl_err *err)
     return 0;
 }
 
+/* "SIGKILL", "KILL" or "9", then optionally "@before" (the default) or "@after". */
+static int parse_signal(const char *v, struct fl_ctl_rule *r, struct fl_err *err)
+{
+    char name[32];
+    const char *at = strchr(v, '@');
+    size_t n = at ? (size_t)(at - v) : strlen(v);
+    if (n == 0 || n >= sizeof(name))
+        return fl_err_set(err, EINVAL, "signal: '%s' is not a signal (expected a name like "
+                                       "SIGKILL or SIGTERM, or a number)", v);
+    memcpy(name, v, n);
+    name[n] = '\0';
+    const char *bare = strncmp(name, "SIG", 3) == 0 ? name + 3 : name;
+    int sig = 0;
+    if (all_digits(bare, strlen(bare))) {
+        sig = atoi(bare);
+    } else {
+        for (int i = 1; i < NSIG && !sig; i++) {
+            const char *abbrev = sigabbrev_np(i);
+            if (abbrev && strcmp(abbrev, bare) == 0)
+                sig = i;
+        }
+    }
+    if (sig <= 0 || sig >= SIGRTMIN || sig == SIGSTOP)
+        return fl_err_set(err, EINVAL, "signal: '%s' is not a signal faultline can send (expected "
+                                       "a name like SIGKILL, SIGTERM, SIGINT, SIGSEGV, or a "
+                                       "number; not SIGSTOP)", name);
+    r->signo = sig;
+    r->signal_after = false;
+    if (at) {
+        if (strcmp(at, "@after") == 0)
+            r->signal_after = true;
+        else if (strcmp(at, "@before") != 0)
+            return fl_err_set(err, EINVAL, "signal: '%s': expected '@before' or '@after' after "
+                                           "the signal's name", at);
+    }
+    return 0;
+}
+
 static void copy_text(char *dst, size_t cap, const char *src)
 {
     size_t n = strlen(src);
@@ -562,7 +618,8 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
         if (val)
             *val++ = '\0';
         int vcol = val ? t->col + (int)(val - t->text) : t->col;
-        bool flag = strcmp(key, "drop") == 0 || strcmp(key, "hang") == 0;
+        bool flag = strcmp(key, "drop") == 0 || strcmp(key, "hang") == 0 ||
+                    strcmp(key, "eof") == 0 || strcmp(key, "silent") == 0;
         if (!*key) {
             rc = fl_err_set(err, EINVAL, "empty part (two ':' in a row?)");
             goto out;
@@ -588,7 +645,8 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
                    : fl_err_set(err, EINVAL, "unknown key '%s' (expected a selector: path, kind, "
                                              "peer, port, host, prob, nth, after, count, id; or "
                                              "an effect: errno, delay, short, torn, drop, "
-                                             "corrupt, hang, eai, offset)", key);
+                                             "corrupt, hang, eai, offset, eof, silent, "
+                                             "signal)", key);
             goto out;
         }
         if (!flag && (!val || !*val)) {
@@ -728,6 +786,14 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
                 goto out;
             }
             eff = FL_EFF_EAI;
+        } else if (!strcmp(key, "eof")) {
+            eff = FL_EFF_EOF;
+        } else if (!strcmp(key, "silent")) {
+            eff = FL_EFF_SILENT;
+        } else if (!strcmp(key, "signal")) {
+            if ((rc = parse_signal(val, r, err)) < 0)
+                goto out;
+            eff = FL_EFF_SIGNAL;
         } else if (!strcmp(key, "offset")) {
             if ((rc = fl_parse_duration(val, true, &r->offset_ns, err)) < 0)
                 goto out;
@@ -749,7 +815,7 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
     if (!(r->effects & ~0u)) {
         *col = (int)strlen(text) + 1;
         rc = fl_err_set(err, EINVAL, "no effect: add one of errno=, delay=, short=, torn=, drop, "
-                                     "corrupt=, hang, eai=, offset=");
+                                     "corrupt=, hang, eai=, offset=, eof, silent, signal=");
         goto out;
     }
     if ((r->effects & FL_EFF_WAITS) == FL_EFF_WAITS) {
@@ -757,7 +823,7 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
         rc = fl_err_set(err, EINVAL, "'hang' and 'delay' together: choose one");
         goto out;
     }
-    unsigned terminal = r->effects & ~FL_EFF_WAITS;
+    unsigned terminal = r->effects & ~FL_EFF_NONTERMINAL;
     unsigned others = terminal & ~FL_EFF_ERRNO;
     if (__builtin_popcount(others) > 1 ||
         (terminal & FL_EFF_ERRNO && others && !(others & (FL_EFF_TORN | FL_EFF_SHORT)))) {
@@ -797,12 +863,19 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
         {FL_EFF_CORRUPT, "corrupt", pred_corrupt, "reads"},
         {FL_EFF_EAI, "eai", pred_eai, "dns"},
         {FL_EFF_OFFSET, "offset", pred_offset, "time"},
+        {FL_EFF_EOF, "eof", pred_eof, "reads"},
+        {FL_EFF_SILENT, "silent", pred_silent, "net.connect and receives on sockets (not stdio)"},
+        {FL_EFF_SIGNAL, "signal", pred_any, "every call"},
     };
     for (size_t e = 0; e < sizeof(effects) / sizeof(effects[0]); e++)
         if (r->effects & effects[e].eff)
             narrow[nnarrow++] = (struct narrowing){effects[e].name, effects[e].pred,
                                                    effects[e].applies_to,
                                                    effect_col[__builtin_ctz(effects[e].eff)]};
+    if ((r->effects & FL_EFF_SIGNAL) && r->signal_after)
+        narrow[nnarrow++] = (struct narrowing){"signal=...@after", pred_signal_after,
+                                               "every call but mem and time",
+                                               effect_col[__builtin_ctz(FL_EFF_SIGNAL)]};
     for (int i = 0; i < nnarrow; i++) {
         struct opset allowed = opset_where(narrow[i].pred);
         opset_and(&ops, &allowed);
@@ -817,6 +890,15 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
     /* fd kinds: an explicit kind= wins; otherwise what the families imply. Calls on a path
      * (open, rename) are on files, so they stay only if files are allowed. */
     r->kinds = have_kind ? r->kinds : implied_kinds;
+    if (r->effects & FL_EFF_SILENT) {
+        /* only a socket has a peer that can fall silent */
+        r->kinds &= FL_KIND_SOCKET;
+        if (!r->kinds) {
+            *col = effect_col[__builtin_ctz(FL_EFF_SILENT)];
+            rc = fl_err_set(err, EINVAL, "'silent' applies to sockets, and 'kind' excludes them");
+            goto out;
+        }
+    }
     if (!(r->kinds & FL_KIND_FILE)) {
         for (int i = 0; i < FL_OP_COUNT; i++)
             if (opset_has(&ops, i) &&
@@ -951,6 +1033,9 @@ void fl_rule_describe_effect(const struct fl_ctl_rule *r, char *buf, size_t len)
         ADD("delay %s, ", fl_format_duration(r->delay_ns, tmp, sizeof(tmp)));
     if (r->effects & FL_EFF_HANG)
         ADD("hang until off, ");
+    if (r->effects & FL_EFF_SIGNAL)
+        ADD("SIG%s %s the call, ", sigabbrev_np(r->signo) ? sigabbrev_np(r->signo) : "?",
+            r->signal_after ? "after" : "before");
     if (r->effects & FL_EFF_SHORT) {
         if (r->short_is_share)
             ADD("short to %g%%", (double)r->short_value / 10000.0);
@@ -968,6 +1053,10 @@ void fl_rule_describe_effect(const struct fl_ctl_rule *r, char *buf, size_t len)
     } else if (r->effects & FL_EFF_OFFSET) {
         ADD("clock %s%s", r->offset_ns >= 0 ? "+" : "",
             fl_format_duration(r->offset_ns, tmp, sizeof(tmp)));
+    } else if (r->effects & FL_EFF_EOF) {
+        ADD("end of file (read returns 0)");
+    } else if (r->effects & FL_EFF_SILENT) {
+        ADD("silent peer (never answers)");
     } else if (r->effects & FL_EFF_ERRNO) {
         ADD("%s", fl_errno_name(r->err));
     } else if (n >= 2) {

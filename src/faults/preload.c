@@ -4,7 +4,8 @@
  *
  * Applying creates the block the target's preload reads; reverting switches every rule off
  * (so a target that outlived its faultline stops being faulted at its next call) and removes
- * the file. Params: {"path": "...", "rules": ["text", ...], "seed": N, "no_follow": bool}.
+ * the file. Params: {"path": "...", "rules": ["text", ...], "seed": N, "no_follow": bool,
+ * "exe": "GLOB"} (exe: only processes whose executable matches take part).
  * prepare draws a token that apply writes into the block; revert touches a file only if it is
  * a block with that token (or an empty, half-created one), so it can never remove a user's
  * file or another run's block that happens to sit at the same path.
@@ -54,8 +55,12 @@ static int preload_apply(const struct fl_fault_ctx *ctx, const json_t *params, c
     rc = fl_ctl_create(path, set, (uint64_t)json_integer_value(json_object_get(params, "seed")),
                        (uint64_t)json_integer_value(json_object_get(undo, "token")), flags, &h,
                        err);
-    if (rc == 0)
+    if (rc == 0) {
+        const char *exe = json_string_value(json_object_get(params, "exe"));
+        if (exe)
+            snprintf(h->ctl->exe, sizeof(h->ctl->exe), "%s", exe);
         fl_ctl_close(h);
+    }
 out:
     free(set);
     return rc;

@@ -37,7 +37,12 @@ struct fl_ctl *fl_ctl_active;
 FL_TLS int fl_guard;
 FL_TLS int fl_no_eintr;
 FL_TLS int fl_nosignal;
+FL_TLS int fl_recv_flags;
+FL_TLS int fl_post_signal;
 _Atomic unsigned char fl_stdio_failed[FL_FDTAB_SIZE];
+uint64_t fl_silent_rules;
+static uint64_t fl_silent_recv_rules; /* the silent rules that hold receives (not connect) */
+_Atomic unsigned char fl_silent_fd[FL_FDTAB_SIZE];
 
 /* What a call reports when a signal handler ran while a rule made it wait: like a blocking
  * system call, it gives up with EINTR, so signals (^C, alarms) still interrupt the target. */
@@ -127,17 +132,27 @@ static void fl_strip_env(void)
         unsetenv("LD_PRELOAD");
 }
 
-/* faultline never injects into itself (nested `faultline inject` or `faultline ctl`). */
-static bool fl_self_is_faultline(void)
+/* faultline never injects into itself (nested `faultline inject` or `faultline ctl`); with
+ * --exe, only processes whose executable matches the glob count calls and take faults (the
+ * executable the kernel runs: for a script, its interpreter). Others stay detached but keep
+ * the environment, so a program they exec is judged afresh. */
+static bool fl_self_is_excluded(const struct fl_ctl *c)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n <= 0)
-        return false;
+        return c->exe[0] != '\0';
     exe[n] = '\0';
     const char *base = strrchr(exe, '/');
     base = base ? base + 1 : exe;
-    return strcmp(base, "faultline") == 0;
+    if (strcmp(base, "faultline") == 0)
+        return true;
+    if (!c->exe[0])
+        return false;
+    char glob[FL_EXE_MAX];
+    memcpy(glob, c->exe, sizeof(glob));
+    glob[sizeof(glob) - 1] = '\0';
+    return !fl_glob_match_path(glob, strchr(glob, '/') != NULL, exe);
 }
 
 __attribute__((constructor(101))) static void fl_init(void)
@@ -164,18 +179,28 @@ __attribute__((constructor(101))) static void fl_init(void)
         munmap(c, sizeof(*c));
         goto out;
     }
-    /* counted even when standing aside for faultline itself: the preload did reach it */
-    atomic_fetch_add(&c->attached, 1);
-    if (fl_self_is_faultline()) {
+    if (fl_self_is_excluded(c)) {
+        /* faultline itself is counted (the preload did reach it); an --exe outsider is not */
+        if (!c->exe[0])
+            atomic_fetch_add(&c->attached, 1);
         munmap(c, sizeof(*c));
         goto out;
     }
+    atomic_fetch_add(&c->attached, 1);
     void *tab = mmap(NULL, FL_FDTAB_SIZE * sizeof(uint64_t), PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     fl_fdtab = tab == MAP_FAILED ? NULL : tab;
-    for (unsigned i = 0; i < c->nrules; i++)
+    for (unsigned i = 0; i < c->nrules; i++) {
         if (c->rules[i].path[0] || c->rules[i].peer_family || c->rules[i].port)
             fl_subject_rules |= UINT64_C(1) << i;
+        if (c->rules[i].effects & FL_EFF_SILENT) {
+            fl_silent_rules |= UINT64_C(1) << i;
+            for (int op = 0; op < FL_OP_COUNT; op++)
+                if ((c->rules[i].ops[op / 64] >> (op % 64) & 1) &&
+                    fl_op_table[op].cls == FL_CLS_READ)
+                    fl_silent_recv_rules |= UINT64_C(1) << i;
+        }
+    }
     if (c->flags & FL_CTL_NO_FOLLOW) {
         fl_strip_env();
         pthread_atfork(NULL, NULL, fl_detach);
@@ -243,6 +268,14 @@ bool fl_fire_slow(uint64_t cand, struct fl_hit *hit)
             interrupted = fl_sleep_ns(r->delay_ns);
         if (r->effects & FL_EFF_HANG)
             interrupted = fl_hang(c, i);
+        if ((r->effects & FL_EFF_SIGNAL) && !interrupted) {
+            /* process-directed, as a kill from outside: any thread that does not block it takes
+             * it; SIGKILL ends the process before the call is made */
+            if (r->signal_after)
+                fl_post_signal = r->signo;
+            else
+                kill(getpid(), r->signo);
+        }
         if (interrupted) {
             hit->r = &fl_eintr_rule;
             hit->idx = i;
@@ -250,7 +283,7 @@ bool fl_fire_slow(uint64_t cand, struct fl_hit *hit)
             fired = true;
             break;
         }
-        if (r->effects & ~FL_EFF_WAITS) {
+        if (r->effects & ~FL_EFF_NONTERMINAL) {
             hit->r = r;
             hit->idx = i;
             hit->n = n;
@@ -394,6 +427,7 @@ void fl_fd_forget(int fd)
     if (fl_fdtab)
         atomic_store_explicit(&fl_fdtab[fd], 0, memory_order_relaxed);
     atomic_store_explicit(&fl_stdio_failed[fd], 0, memory_order_relaxed);
+    atomic_store_explicit(&fl_silent_fd[fd], 0, memory_order_relaxed);
 }
 
 /* ---- paths, addresses, hosts ------------------------------------------------------------- */
@@ -587,4 +621,216 @@ void fl_flip_iov(const struct fl_hit *h, const struct iovec *iov, int cnt, size_
             byte -= iov[i].iov_len;
         }
     }
+}
+
+void fl_post_deliver(void)
+{
+    int sig = fl_post_signal, saved = errno;
+    fl_post_signal = 0;
+    kill(getpid(), sig);
+    errno = saved;
+}
+
+/* ---- silent peers ------------------------------------------------------------------------- */
+
+/* Would rule i fire on its next matching call? The same tests as fl_fire_slow, without
+ * counting: a poll before the receive must see the silence the receive will meet. */
+static bool fl_would_fire(const struct fl_ctl *c, int i)
+{
+    const struct fl_ctl_rule *r = &c->rules[i];
+    uint64_t n = atomic_load_explicit(&((struct fl_ctl_rule *)r)->seen, memory_order_relaxed) + 1;
+    if (n <= r->after)
+        return false;
+    if (r->prob != UINT64_MAX && fl_mix3(c->seed, (uint64_t)i, n) >= r->prob)
+        return false;
+    if (r->count &&
+        atomic_load_explicit(&((struct fl_ctl_rule *)r)->injected, memory_order_relaxed) >= r->count)
+        return false;
+    return true;
+}
+
+static bool fl_rule_on(const struct fl_ctl *c, int idx)
+{
+    return atomic_load_explicit(&((struct fl_ctl *)c)->enabled, memory_order_acquire) >> idx & 1;
+}
+
+/* The mark on fd if its rule is still on (a mark whose rule went off is dropped). */
+static unsigned fl_silent_mark(const struct fl_ctl *c, int fd)
+{
+    if (fd < 0 || fd >= FL_FDTAB_SIZE)
+        return 0;
+    unsigned v = atomic_load_explicit(&fl_silent_fd[fd], memory_order_relaxed);
+    if (v && !fl_rule_on(c, (int)(v & ~FL_SILENT_CONNECTING) - 1)) {
+        atomic_store_explicit(&fl_silent_fd[fd], 0, memory_order_relaxed);
+        v = 0;
+    }
+    return v;
+}
+
+unsigned fl_silent_state(int fd)
+{
+    const struct fl_ctl *c = fl_ctl_active;
+    if (!c || fd < 0 || fd >= FL_FDTAB_SIZE)
+        return 0;
+    unsigned v = fl_silent_mark(c, fd);
+    if (v)
+        return v;
+    uint64_t cand = fl_silent_recv_rules &
+                    atomic_load_explicit(&((struct fl_ctl *)c)->enabled, memory_order_relaxed);
+    if (!cand)
+        return 0;
+    cand = fl_by_fd(cand, fd);
+    while (cand) {
+        int i = __builtin_ctzll(cand);
+        cand &= cand - 1;
+        if (!fl_would_fire(c, i))
+            continue;
+        /* a wait for the peer's data is where the silence is met: it counts as the rule's
+         * call (a client that gives up after the poll never reaches its receive) */
+        struct fl_hit h;
+        if (fl_fire_slow(UINT64_C(1) << i, &h) && (h.r->effects & FL_EFF_SILENT)) {
+            atomic_store_explicit(&fl_silent_fd[fd], (unsigned char)(i + 1),
+                                  memory_order_relaxed);
+            return (unsigned)i + 1;
+        }
+    }
+    return 0;
+}
+
+static bool fl_fd_nonblocking(int fd)
+{
+    long fl = syscall(SYS_fcntl, fd, F_GETFL);
+    return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+/* A socket timeout option in ns; 0 when none is set. */
+static int64_t fl_sock_timeout_ns(int fd, int opt)
+{
+    struct timeval tv;
+    socklen_t len = sizeof(tv);
+    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0)
+        return 0;
+    return (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+}
+
+static int64_t fl_now_ns(void)
+{
+    struct timespec ts;
+    syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wait up to limit_ns (< 0: no limit) while rule idx stays on. Returns 1 if the rule went
+ * off, 0 at the limit, -1 (EINTR) if a signal handler ran. */
+static int fl_silent_wait(const struct fl_ctl *c, int idx, int64_t limit_ns)
+{
+    int64_t end = limit_ns >= 0 ? fl_now_ns() + limit_ns : INT64_MAX;
+    for (;;) {
+        if (!fl_rule_on(c, idx))
+            return 1;
+        int64_t left = end - fl_now_ns();
+        if (left <= 0)
+            return 0;
+        if (fl_sleep_ns(left < 5000000 ? left : 5000000)) {
+            errno = EINTR;
+            return -1;
+        }
+    }
+}
+
+int fl_silent_recv(int fd, int idx)
+{
+    const struct fl_ctl *c = fl_ctl_active;
+    int saved = errno;
+    fl_guard++;
+    if (fd >= 0 && fd < FL_FDTAB_SIZE &&
+        !(atomic_load_explicit(&fl_silent_fd[fd], memory_order_relaxed) & FL_SILENT_CONNECTING))
+        atomic_store_explicit(&fl_silent_fd[fd], (unsigned char)(idx + 1), memory_order_relaxed);
+    int rc;
+    if ((fl_recv_flags & MSG_DONTWAIT) || fl_fd_nonblocking(fd)) {
+        errno = EAGAIN;
+        rc = -1;
+    } else {
+        int64_t limit = fl_sock_timeout_ns(fd, SO_RCVTIMEO);
+        int w = fl_silent_wait(c, idx, limit > 0 ? limit : -1);
+        if (w == 1) {
+            errno = saved;
+            rc = 1;
+        } else {
+            if (w == 0)
+                errno = EAGAIN; /* what SO_RCVTIMEO ends in */
+            rc = -1;
+        }
+    }
+    fl_recv_flags = 0;
+    fl_guard--;
+    return rc;
+}
+
+/* How long Linux tries a SYN before connect fails with ETIMEDOUT: tcp_syn_retries
+ * retransmissions from a 1 s timeout, doubling (127 s at the default 6). */
+static int64_t fl_syn_timeout_ns(void)
+{
+    int retries = 6;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/sys/net/ipv4/tcp_syn_retries",
+                          O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[16] = {0};
+        if (syscall(SYS_read, fd, buf, sizeof(buf) - 1) > 0 && buf[0] >= '0' && buf[0] <= '9')
+            retries = atoi(buf);
+        syscall(SYS_close, fd);
+    }
+    if (retries > 12)
+        retries = 12;
+    return ((INT64_C(1) << (retries + 1)) - 1) * 1000000000;
+}
+
+int fl_silent_connect(int fd, int idx)
+{
+    const struct fl_ctl *c = fl_ctl_active;
+    int saved = errno;
+    fl_guard++;
+    int rc = -1;
+    unsigned char mark = (unsigned char)((idx + 1) | FL_SILENT_CONNECTING);
+    if (fl_fd_nonblocking(fd)) {
+        errno = EINPROGRESS;
+    } else {
+        /* with SO_SNDTIMEO a blocking connect gives up with EINPROGRESS and keeps trying in
+         * the background; without it, the kernel's SYN retries end in ETIMEDOUT */
+        int64_t limit = fl_sock_timeout_ns(fd, SO_SNDTIMEO);
+        int w = fl_silent_wait(c, idx, limit > 0 ? limit : fl_syn_timeout_ns());
+        if (w == 1) {
+            errno = saved;
+            rc = 1;
+        } else if (w == 0) {
+            errno = limit > 0 ? EINPROGRESS : ETIMEDOUT;
+            if (limit <= 0)
+                mark = 0;
+        } else {
+            errno = EINTR; /* interrupted: the SYN goes on in the background */
+        }
+    }
+    if (rc < 0 && mark && fd >= 0 && fd < FL_FDTAB_SIZE)
+        atomic_store_explicit(&fl_silent_fd[fd], mark, memory_order_relaxed);
+    fl_guard--;
+    return rc;
+}
+
+/* A connect on an fd whose silent connect is still pending: EALREADY, as the kernel says. */
+bool fl_silent_connect_pending(int fd)
+{
+    const struct fl_ctl *c = fl_ctl_active;
+    return c && (fl_silent_mark(c, fd) & FL_SILENT_CONNECTING);
+}
+
+/* A receive on an fd already held silent: wait or fail as the first one did. Returns 0 to go
+ * on with the call as usual, -1 to return -1 (errno set). */
+int fl_silent_before_recv(int fd)
+{
+    const struct fl_ctl *c = fl_ctl_active;
+    unsigned v = c ? fl_silent_mark(c, fd) : 0;
+    if (!v)
+        return 0;
+    /* a socket still connecting reads as one whose peer says nothing */
+    return fl_silent_recv(fd, (int)(v & ~FL_SILENT_CONNECTING) - 1) < 0 ? -1 : 0;
 }

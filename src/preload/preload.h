@@ -35,6 +35,8 @@ extern struct fl_ctl *fl_ctl_active;          /* NULL: inject nothing */
 extern FL_TLS int fl_guard;                   /* >0: inside faultline's own code */
 extern FL_TLS int fl_no_eintr;                /* >0: a wait may not end in EINTR (malloc, clock) */
 extern FL_TLS int fl_nosignal;                /* the current send asked for MSG_NOSIGNAL */
+extern FL_TLS int fl_recv_flags;              /* the current receive's flags (MSG_DONTWAIT) */
+extern FL_TLS int fl_post_signal;             /* a signal=...@after rule fired: send it on return */
 extern void *fl_real[FL_OP_COUNT];            /* the next definition of each wrapped call */
 
 void *fl_resolve(int op);
@@ -125,6 +127,47 @@ extern _Atomic unsigned char fl_stdio_failed[FL_FDTAB_SIZE];
 
 /* Forget what is cached about fd (it was closed, reopened or reconnected). */
 void fl_fd_forget(int fd);
+
+/* signal=SIG@after: the call goes on as usual, and the signal is sent when it returns. A
+ * wrapper declares FL_POST_GUARD in the scope that makes the real call; the cleanup runs
+ * after the return value is computed, so the call's effect is done when the signal lands. */
+void fl_post_deliver(void);
+static inline void fl_post_check(int *unused)
+{
+    (void)unused;
+    if (FL_UNLIKELY(fl_post_signal))
+        fl_post_deliver();
+}
+#define FL_POST_GUARD __attribute__((cleanup(fl_post_check))) int fl_post_guard_ = 0; \
+    (void)fl_post_guard_
+
+/* silent: the peer never answers. fl_silent_rules holds the rules with that effect (0: none,
+ * and the poll/select/epoll wrappers pass straight through). An fd a silent rule fired on is
+ * marked: its value is the rule's index + 1, with FL_SILENT_CONNECTING for a connect that is
+ * never answered (never writable either). Marks end with the fd (fl_fd_forget) or the rule. */
+#define FL_SILENT_CONNECTING 0x80u
+extern uint64_t fl_silent_rules;
+extern _Atomic unsigned char fl_silent_fd[FL_FDTAB_SIZE];
+/* The fd's silence as poll must show it: 0 (not silent), else a mark value. A rule that would
+ * fire on the next receive fires at the wait instead and marks the fd: a careful client
+ * polls before it reads, and gives up without reading. */
+unsigned fl_silent_state(int fd);
+/* A receive a silent rule holds (rule index idx): EAGAIN at once when non-blocking, after
+ * SO_RCVTIMEO when one is set, else waits until the rule is switched off. Returns 1 when the
+ * rule went off and the real call should go on, else -1 with errno set. */
+int fl_silent_recv(int fd, int idx);
+/* A connect a silent rule holds: EINPROGRESS (non-blocking, or after SO_SNDTIMEO) or
+ * ETIMEDOUT after the kernel's SYN retries; 1 when the rule went off meanwhile. */
+int fl_silent_connect(int fd, int idx);
+bool fl_silent_connect_pending(int fd);
+int fl_silent_before_recv(int fd);
+/* The receive-side check every receive wrapper makes first (nothing when no silent rule). */
+#define FL_SILENT_PRECHECK(fd, flags)                                                             \
+    do {                                                                                          \
+        fl_recv_flags = (flags);                                                                  \
+        if (FL_UNLIKELY(fl_silent_rules) && fl_silent_before_recv(fd) < 0)                        \
+            return -1;                                                                            \
+    } while (0)
 
 /* Effects */
 int fl_fail(const struct fl_hit *h);                     /* errno = rule's; returns -1 */

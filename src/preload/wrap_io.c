@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -61,6 +62,8 @@ static struct fl_plan fl_plan_for(const struct fl_hit *h, size_t n)
         return (struct fl_plan){FL_ACT_RETURN, 0, (ssize_t)n, false, false};
     if (e & FL_EFF_CORRUPT)
         return (struct fl_plan){FL_ACT_CALL, n, 0, false, true};
+    if (e & FL_EFF_EOF)
+        return (struct fl_plan){FL_ACT_RETURN, 0, 0, false, false};
     return (struct fl_plan){FL_ACT_FAIL, 0, -1, false, false};
 }
 
@@ -146,6 +149,7 @@ static inline int fl_open_common(int op, int dirfd, const char *path, int fd_if_
     }
 
 #define FL_OPEN_BODY(op, dirfd, path, realcall)                                                   \
+    FL_POST_GUARD;                                                                                \
     bool handled;                                                                                 \
     int rc = fl_open_common(FL_OP_##op, dirfd, path, -1, &handled);                               \
     if (handled)                                                                                  \
@@ -219,6 +223,7 @@ FL_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
         uint64_t cand = fl_cand(FL_OP_##sym);                                                     \
         if (FL_LIKELY(!cand))                                                                     \
             return FL_REAL(sym) args;                                                             \
+        FL_POST_GUARD;                                                                            \
         return sym##_slow FL_PASS_CAND args;                                                      \
     }                                                                                             \
     static FL_COLD ret sym##_slow FL_WITH_CAND params
@@ -232,12 +237,14 @@ FL_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
         uint64_t cand = fl_cand(FL_OP_##sym);                                                     \
         if (FL_LIKELY(!cand) || FL_LIKELY(!(cand = fl_by_fd(cand, fd))))                          \
             return FL_REAL(sym) args;                                                             \
+        FL_POST_GUARD;                                                                            \
         return sym##_slow FL_PASS_CAND args;                                                      \
     }                                                                                             \
     static FL_COLD ret sym##_slow FL_WITH_CAND params
 
 /* A read-like call: `call` is the real call with the length given by the plan. */
 #define FL_READ_BODY(op, fd, buf, n, call_with_len)                                               \
+    FL_POST_GUARD;                                                                                \
     uint64_t cand = fl_cand(FL_OP_##op);                                                          \
     if (FL_LIKELY(!cand)) {                                                                       \
         size_t len_ = (n);                                                                        \
@@ -248,6 +255,12 @@ FL_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 #define FL_READ_SLOW(op, fd, buf, n, call_with_len)                                               \
     struct fl_hit h;                                                                              \
     if (!fl_fire(fl_by_fd(cand, fd), &h)) {                                                       \
+        size_t len_ = (n);                                                                        \
+        return call_with_len;                                                                     \
+    }                                                                                             \
+    if (h.r->effects & FL_EFF_SILENT) { /* receives only: the rule parser sees to it */         \
+        if (fl_silent_recv(fd, h.idx) < 0)                                                        \
+            return -1;                                                                            \
         size_t len_ = (n);                                                                        \
         return call_with_len;                                                                     \
     }                                                                                             \
@@ -264,6 +277,7 @@ FL_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 
 FL_WRAPPER_FD(ssize_t, read, (int fd, void *buf, size_t n), (fd, buf, n), fd)
 {
+    FL_SILENT_PRECHECK(fd, 0);
     FL_READ_SLOW(read, fd, buf, n, FL_REAL(read)(fd, buf, len_))
 }
 FL_WRAPPER_FD(ssize_t, pread, (int fd, void *buf, size_t n, off_t off), (fd, buf, n, off), fd)
@@ -277,6 +291,7 @@ FL_WRAPPER_FD(ssize_t, pread64, (int fd, void *buf, size_t n, off64_t off), (fd,
 FL_WRAPPER_FD(ssize_t, __read_chk, (int fd, void *buf, size_t n, size_t buflen),
               (fd, buf, n, buflen), fd)
 {
+    FL_SILENT_PRECHECK(fd, 0);
     FL_READ_SLOW(__read_chk, fd, buf, n, FL_REAL(__read_chk)(fd, buf, len_, buflen))
 }
 FL_WRAPPER_FD(ssize_t, __pread_chk, (int fd, void *buf, size_t n, off_t off, size_t buflen),
@@ -291,17 +306,20 @@ FL_WRAPPER_FD(ssize_t, __pread64_chk, (int fd, void *buf, size_t n, off64_t off,
 }
 FL_WRAPPER_FD(ssize_t, recv, (int fd, void *buf, size_t n, int flags), (fd, buf, n, flags), fd)
 {
+    FL_SILENT_PRECHECK(fd, flags);
     FL_READ_SLOW(recv, fd, buf, n, FL_REAL(recv)(fd, buf, len_, flags))
 }
 FL_WRAPPER_FD(ssize_t, recvfrom,
               (int fd, void *buf, size_t n, int flags, struct sockaddr *addr, socklen_t *alen),
               (fd, buf, n, flags, addr, alen), fd)
 {
+    FL_SILENT_PRECHECK(fd, flags);
     FL_READ_SLOW(recvfrom, fd, buf, n, FL_REAL(recvfrom)(fd, buf, len_, flags, addr, alen))
 }
 FL_WRAPPER_FD(ssize_t, __recv_chk, (int fd, void *buf, size_t n, size_t buflen, int flags),
               (fd, buf, n, buflen, flags), fd)
 {
+    FL_SILENT_PRECHECK(fd, flags);
     FL_READ_SLOW(__recv_chk, fd, buf, n, FL_REAL(__recv_chk)(fd, buf, len_, buflen, flags))
 }
 FL_WRAPPER_FD(ssize_t, __recvfrom_chk,
@@ -309,6 +327,7 @@ FL_WRAPPER_FD(ssize_t, __recvfrom_chk,
                socklen_t *alen),
               (fd, buf, n, buflen, flags, addr, alen), fd)
 {
+    FL_SILENT_PRECHECK(fd, flags);
     FL_READ_SLOW(__recvfrom_chk, fd, buf, n,
                  FL_REAL(__recvfrom_chk)(fd, buf, len_, buflen, flags, addr, alen))
 }
@@ -317,6 +336,13 @@ FL_WRAPPER_FD(ssize_t, __recvfrom_chk,
 #define FL_IOV_SLOW(op, fd, iov, cnt, call_with_iov)                                              \
     struct fl_hit h;                                                                              \
     if (!fl_fire(fl_by_fd(cand, fd), &h)) {                                                       \
+        const struct iovec *v_ = iov;                                                             \
+        int c_ = cnt;                                                                             \
+        return call_with_iov;                                                                     \
+    }                                                                                             \
+    if (h.r->effects & FL_EFF_SILENT) {                                                           \
+        if (fl_silent_recv(fd, h.idx) < 0)                                                        \
+            return -1;                                                                            \
         const struct iovec *v_ = iov;                                                             \
         int c_ = cnt;                                                                             \
         return call_with_iov;                                                                     \
@@ -344,6 +370,7 @@ FL_WRAPPER_FD(ssize_t, __recvfrom_chk,
 
 FL_WRAPPER_FD(ssize_t, readv, (int fd, const struct iovec *iov, int cnt), (fd, iov, cnt), fd)
 {
+    FL_SILENT_PRECHECK(fd, 0);
     FL_IOV_SLOW(readv, fd, iov, cnt, FL_REAL(readv)(fd, v_, c_))
 }
 FL_WRAPPER_FD(ssize_t, preadv, (int fd, const struct iovec *iov, int cnt, off_t off),
@@ -398,10 +425,18 @@ static ssize_t fl_msg_call(bool recv, int fd, struct msghdr *msg, int flags)
 
 static FL_COLD ssize_t fl_msg_wrap(int op, bool recv, int fd, struct msghdr *msg, int flags)
 {
+    FL_POST_GUARD;
     uint64_t cand = fl_cand(op);
     struct fl_hit h;
+    if (recv && cand)
+        FL_SILENT_PRECHECK(fd, flags);
     if (FL_LIKELY(!cand) || !fl_fire(fl_by_fd(cand, fd), &h))
         return fl_msg_call(recv, fd, msg, flags);
+    if (h.r->effects & FL_EFF_SILENT) {
+        if (fl_silent_recv(fd, h.idx) < 0)
+            return -1;
+        return fl_msg_call(recv, fd, msg, flags);
+    }
     fl_nosignal = (flags & MSG_NOSIGNAL) != 0;
     size_t total = fl_iov_total(msg->msg_iov, (int)msg->msg_iovlen);
     struct fl_plan p = fl_plan_for(&h, total);
@@ -476,6 +511,8 @@ FL_WRAPPER_FD(ssize_t, sendto,
         struct fl_hit hin;                                                                        \
         if (FL_UNLIKELY(cin) && fl_fire(fl_by_fd(cin, fd_in), &hin)) {                            \
             struct fl_plan pin = fl_plan_for(&hin, n);                                            \
+            if (pin.act == FL_ACT_RETURN) /* eof: the source is at its end */                   \
+                return pin.ret;                                                                   \
             if (pin.act != FL_ACT_CALL)                                                           \
                 return fl_fail(&hin);                                                             \
             size_t len_ = pin.len;                                                                \
@@ -523,6 +560,7 @@ static int fl_dprintf_fault(int op, int fd, const char *fmt, va_list ap, bool *h
 }
 
 #define FL_DPRINTF_V(op, fd, fmt, ap, realcall)                                                   \
+    FL_POST_GUARD;                                                                                \
     bool handled;                                                                                 \
     va_list aq;                                                                                   \
     va_copy(aq, ap);                                                                              \
@@ -531,6 +569,7 @@ static int fl_dprintf_fault(int op, int fd, const char *fmt, va_list ap, bool *h
     return handled ? rc : realcall;
 
 #define FL_DPRINTF_VARIADIC(op, fd, fmt, realv_call)                                              \
+    FL_POST_GUARD;                                                                                \
     va_list ap, aq;                                                                               \
     va_start(ap, fmt);                                                                            \
     va_copy(aq, ap);                                                                              \
@@ -598,6 +637,7 @@ FL_WRAPPER(int, msync, (void *addr, size_t len, int flags), (addr, len, flags))
 
 FL_EXPORT int close(int fd)
 {
+    FL_POST_GUARD;
     uint64_t cand = fl_cand(FL_OP_close);
     struct fl_hit h;
     bool fire = cand && fl_fire(fl_by_fd(cand, fd), &h);
@@ -634,6 +674,7 @@ FL_WRAPPER_FD(int, fallocate64, (int fd, int mode, off64_t off, off64_t len),
 /* posix_fallocate reports the error as its value, not in errno */
 FL_EXPORT int posix_fallocate(int fd, off_t off, off_t len)
 {
+    FL_POST_GUARD;
     uint64_t cand = fl_cand(FL_OP_posix_fallocate);
     struct fl_hit h;
     if (FL_LIKELY(!cand) || !fl_fire(fl_by_fd(cand, fd), &h))
@@ -642,6 +683,7 @@ FL_EXPORT int posix_fallocate(int fd, off_t off, off_t len)
 }
 FL_EXPORT int posix_fallocate64(int fd, off64_t off, off64_t len)
 {
+    FL_POST_GUARD;
     uint64_t cand = fl_cand(FL_OP_posix_fallocate64);
     struct fl_hit h;
     if (FL_LIKELY(!cand) || !fl_fire(fl_by_fd(cand, fd), &h))
@@ -690,6 +732,66 @@ FL_WRAPPER(int, truncate64, (const char *p, off64_t len), (p, len))
 {
     FL_PLAIN_SLOW(truncate64, fl_by_path(cand, AT_FDCWD, p), FL_REAL(truncate64)(p, len))
 }
+
+/* ---- locks --------------------------------------------------------------------------------- */
+
+/* Only a request to take a lock is a fault point: an unlock never waits for another holder,
+ * and the other fcntl commands are not about locks at all. */
+static bool fl_fcntl_takes_lock(int cmd, void *arg)
+{
+    if (cmd != F_SETLK && cmd != F_SETLKW && cmd != F_OFD_SETLK && cmd != F_OFD_SETLKW)
+        return false;
+    const struct flock *l = arg;
+    return l && l->l_type != F_UNLCK;
+}
+
+static FL_COLD int fl_lock_slow(uint64_t cand, int fd)
+{
+    struct fl_hit h;
+    if (!fl_fire(fl_by_fd(cand, fd), &h))
+        return 0;
+    return fl_fail(&h);
+}
+
+#define FL_FCNTL_BODY(sym)                                                                        \
+    va_list ap;                                                                                   \
+    va_start(ap, cmd);                                                                            \
+    void *arg = va_arg(ap, void *); /* as glibc reads it: an int or a pointer, same register */  \
+    va_end(ap);                                                                                   \
+    uint64_t cand = fl_cand(FL_OP_##sym);                                                         \
+    if (FL_LIKELY(!cand) || !fl_fcntl_takes_lock(cmd, arg))                                       \
+        return FL_REAL(sym)(fd, cmd, arg);                                                        \
+    FL_POST_GUARD;                                                                                \
+    if (fl_lock_slow(cand, fd) < 0)                                                               \
+        return -1;                                                                                \
+    return FL_REAL(sym)(fd, cmd, arg);
+
+int fcntl64(int fd, int cmd, ...);
+FL_EXPORT int fcntl(int fd, int cmd, ...) { FL_FCNTL_BODY(fcntl) }
+FL_EXPORT int fcntl64(int fd, int cmd, ...) { FL_FCNTL_BODY(fcntl64) }
+
+FL_EXPORT int flock(int fd, int op)
+{
+    uint64_t cand = fl_cand(FL_OP_flock);
+    if (FL_LIKELY(!cand) || (op & LOCK_UN))
+        return FL_REAL(flock)(fd, op);
+    FL_POST_GUARD;
+    if (fl_lock_slow(cand, fd) < 0)
+        return -1;
+    return FL_REAL(flock)(fd, op);
+}
+
+#define FL_LOCKF_BODY(sym)                                                                        \
+    uint64_t cand = fl_cand(FL_OP_##sym);                                                         \
+    if (FL_LIKELY(!cand) || cmd == F_ULOCK)                                                       \
+        return FL_REAL(sym)(fd, cmd, len);                                                        \
+    FL_POST_GUARD;                                                                                \
+    if (fl_lock_slow(cand, fd) < 0)                                                               \
+        return -1;                                                                                \
+    return FL_REAL(sym)(fd, cmd, len);
+
+FL_EXPORT int lockf(int fd, int cmd, off_t len) { FL_LOCKF_BODY(lockf) }
+FL_EXPORT int lockf64(int fd, int cmd, off64_t len) { FL_LOCKF_BODY(lockf64) }
 
 /* ---- fd bookkeeping (not fault points) ------------------------------------------------------ */
 

@@ -21,10 +21,22 @@
 
 FL_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
+    FL_POST_GUARD;
     uint64_t cand = fl_cand(FL_OP_connect);
     struct fl_hit h;
-    if (FL_UNLIKELY(cand) && fl_fire(fl_by_addr(cand, addr, len), &h))
-        return fl_fail(&h);
+    if (FL_UNLIKELY(cand)) {
+        if (FL_UNLIKELY(fl_silent_rules) && fl_silent_connect_pending(fd)) {
+            errno = EALREADY;
+            return -1;
+        }
+        if (fl_fire(fl_by_addr(cand, addr, len), &h)) {
+            if (!(h.r->effects & FL_EFF_SILENT))
+                return fl_fail(&h);
+            if (fl_silent_connect(fd, h.idx) < 0)
+                return -1;
+            /* the rule went off while the SYN waited: the connect goes on for real */
+        }
+    }
     int rc = FL_REAL(connect)(fd, addr, len);
     fl_fd_forget(fd); /* its peer changed */
     return rc;
@@ -32,6 +44,7 @@ FL_EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 FL_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
+    FL_POST_GUARD;
     uint64_t cand = fl_cand(FL_OP_accept);
     struct fl_hit h;
     if (FL_UNLIKELY(cand) && fl_fire(fl_by_fd(cand, fd), &h))
@@ -43,6 +56,7 @@ FL_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 FL_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
+    FL_POST_GUARD;
     uint64_t cand = fl_cand(FL_OP_accept4);
     struct fl_hit h;
     if (FL_UNLIKELY(cand) && fl_fire(fl_by_fd(cand, fd), &h))
@@ -57,6 +71,7 @@ FL_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 FL_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                           struct addrinfo **res)
 {
+    FL_POST_GUARD;
     uint64_t cand = fl_cand(FL_OP_getaddrinfo);
     struct fl_hit h;
     if (FL_LIKELY(!cand) || !fl_fire(fl_by_host(cand, node), &h))
@@ -68,6 +83,7 @@ FL_EXPORT int getaddrinfo(const char *node, const char *service, const struct ad
 
 FL_EXPORT struct hostent *gethostbyname(const char *name)
 {
+    FL_POST_GUARD;
     uint64_t cand = fl_cand(FL_OP_gethostbyname);
     struct fl_hit h;
     if (FL_LIKELY(!cand) || !fl_fire(fl_by_host(cand, name), &h))

@@ -44,6 +44,13 @@ ssize_t __getdelim(char **line, size_t *n, int delim, FILE *fp);
 /* The stream's fd without taking its lock (fileno() locks). */
 static inline int fl_fileno(FILE *fp) { return fp ? fp->_fileno : -1; }
 
+/* eof: the stream's end-of-file flag, as feof() reports after a read that found the end. */
+static void fl_stream_eof(FILE *fp)
+{
+    if (fp)
+        fp->_flags |= _IO_EOF_SEEN;
+}
+
 static void fl_stream_error(FILE *fp, int err)
 {
     if (fp) {
@@ -88,6 +95,7 @@ static bool fl_fopen_fails(int op, const char *path)
 }
 
 #define FL_FOPEN_BODY(op, path, realcall)                                                         \
+    FL_POST_GUARD;                                                                                \
     if (fl_fopen_fails(FL_OP_##op, path))                                                         \
         return NULL;                                                                              \
     FILE *f = realcall;                                                                           \
@@ -115,6 +123,7 @@ FL_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *fp)
 /* ---- reads --------------------------------------------------------------------------------- */
 
 #define FL_FREAD_BODY(op, ptr, size, n, fp, call_with_n)                                          \
+    FL_POST_GUARD;                                                                                \
     struct fl_hit h;                                                                              \
     if (FL_LIKELY(!fl_stdio_hit(FL_OP_##op, fp, &h))) {                                           \
         size_t n_ = n;                                                                            \
@@ -122,6 +131,10 @@ FL_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *fp)
     }                                                                                             \
     unsigned e = h.r->effects;                                                                    \
     size_t n_ = n;                                                                                \
+    if (e & FL_EFF_EOF) {                                                                         \
+        fl_stream_eof(fp);                                                                        \
+        return 0;                                                                                 \
+    }                                                                                             \
     if (e & FL_EFF_SHORT)                                                                         \
         n_ = size ? fl_short_len(h.r, size * n) / size : 0;                                       \
     else if (!(e & FL_EFF_CORRUPT)) {                                                             \
@@ -152,9 +165,14 @@ FL_EXPORT size_t __fread_unlocked_chk(void *ptr, size_t ptrlen, size_t size, siz
 }
 
 #define FL_FGETS_BODY(op, s, fp, realcall)                                                        \
+    FL_POST_GUARD;                                                                                \
     struct fl_hit h;                                                                              \
     if (FL_LIKELY(!fl_stdio_hit(FL_OP_##op, fp, &h)))                                             \
         return realcall;                                                                          \
+    if (h.r->effects & FL_EFF_EOF) {                                                              \
+        fl_stream_eof(fp);                                                                        \
+        return NULL;                                                                              \
+    }                                                                                             \
     if (!(h.r->effects & FL_EFF_CORRUPT)) {                                                       \
         fl_stream_error(fp, h.r->err);                                                            \
         return NULL;                                                                              \
@@ -182,9 +200,14 @@ FL_EXPORT char *__fgets_unlocked_chk(char *s, size_t size, int n, FILE *fp)
 }
 
 #define FL_GETDELIM_BODY(op, line, fp, realcall)                                                  \
+    FL_POST_GUARD;                                                                                \
     struct fl_hit h;                                                                              \
     if (FL_LIKELY(!fl_stdio_hit(FL_OP_##op, fp, &h)))                                             \
         return realcall;                                                                          \
+    if (h.r->effects & FL_EFF_EOF) {                                                              \
+        fl_stream_eof(fp);                                                                        \
+        return -1;                                                                                \
+    }                                                                                             \
     if (!(h.r->effects & FL_EFF_CORRUPT)) {                                                       \
         fl_stream_error(fp, h.r->err);                                                            \
         return -1;                                                                                \
@@ -208,9 +231,14 @@ FL_EXPORT ssize_t __getdelim(char **line, size_t *n, int delim, FILE *fp)
 }
 
 #define FL_GETC_BODY(op, fp, realcall)                                                            \
+    FL_POST_GUARD;                                                                                \
     struct fl_hit h;                                                                              \
     if (FL_LIKELY(!fl_stdio_hit(FL_OP_##op, fp, &h)))                                             \
         return realcall;                                                                          \
+    if (h.r->effects & FL_EFF_EOF) {                                                              \
+        fl_stream_eof(fp);                                                                        \
+        return EOF;                                                                               \
+    }                                                                                             \
     if (!(h.r->effects & FL_EFF_CORRUPT)) {                                                       \
         fl_stream_error(fp, h.r->err);                                                            \
         return EOF;                                                                               \
@@ -234,6 +262,7 @@ FL_EXPORT int getc(FILE *fp) { FL_GETC_BODY(getc, fp, FL_REAL(getc)(fp)) }
 /* ---- writes -------------------------------------------------------------------------------- */
 
 #define FL_FWRITE_BODY(op, size, n, fp, call_with_n)                                              \
+    FL_POST_GUARD;                                                                                \
     struct fl_hit h;                                                                              \
     if (FL_LIKELY(!fl_stdio_hit(FL_OP_##op, fp, &h))) {                                           \
         size_t n_ = n;                                                                            \
@@ -262,6 +291,7 @@ FL_EXPORT size_t fwrite_unlocked(const void *ptr, size_t size, size_t n, FILE *f
 
 /* Calls that write a string or a char: fail with EOF, or drop with a success value. */
 #define FL_PUT_BODY(op, fp, ok_value, realcall)                                                   \
+    FL_POST_GUARD;                                                                                \
     struct fl_hit h;                                                                              \
     if (FL_LIKELY(!fl_stdio_hit(FL_OP_##op, fp, &h)))                                             \
         return realcall;                                                                          \
@@ -310,6 +340,7 @@ static int fl_vprintf_common(int op, FILE *fp, const char *fmt, va_list ap, bool
 
 FL_EXPORT int vfprintf(FILE *fp, const char *fmt, va_list ap)
 {
+    FL_POST_GUARD;
     bool handled;
     va_list aq;
     va_copy(aq, ap);
@@ -319,6 +350,7 @@ FL_EXPORT int vfprintf(FILE *fp, const char *fmt, va_list ap)
 }
 FL_EXPORT int vprintf(const char *fmt, va_list ap)
 {
+    FL_POST_GUARD;
     bool handled;
     va_list aq;
     va_copy(aq, ap);
@@ -328,6 +360,7 @@ FL_EXPORT int vprintf(const char *fmt, va_list ap)
 }
 FL_EXPORT int __vfprintf_chk(FILE *fp, int flag, const char *fmt, va_list ap)
 {
+    FL_POST_GUARD;
     bool handled;
     va_list aq;
     va_copy(aq, ap);
@@ -337,6 +370,7 @@ FL_EXPORT int __vfprintf_chk(FILE *fp, int flag, const char *fmt, va_list ap)
 }
 FL_EXPORT int __vprintf_chk(int flag, const char *fmt, va_list ap)
 {
+    FL_POST_GUARD;
     bool handled;
     va_list aq;
     va_copy(aq, ap);
@@ -346,6 +380,7 @@ FL_EXPORT int __vprintf_chk(int flag, const char *fmt, va_list ap)
 }
 
 #define FL_VARIADIC_PRINTF(op, fp, fmt, realv_call)                                               \
+    FL_POST_GUARD;                                                                                \
     va_list ap, aq;                                                                               \
     va_start(ap, fmt);                                                                            \
     va_copy(aq, ap);                                                                              \
@@ -418,6 +453,7 @@ static int fl_flush_after_failure(FILE *fp, int rc)
 
 FL_EXPORT int fflush(FILE *fp)
 {
+    FL_POST_GUARD;
     struct fl_hit h;
     if (FL_LIKELY(!fl_flush_hit(FL_OP_fflush, fp, &h)))
         return fl_flush_after_failure(fp, FL_REAL(fflush)(fp));
@@ -426,6 +462,7 @@ FL_EXPORT int fflush(FILE *fp)
 }
 FL_EXPORT int fflush_unlocked(FILE *fp)
 {
+    FL_POST_GUARD;
     struct fl_hit h;
     if (FL_LIKELY(!fl_flush_hit(FL_OP_fflush_unlocked, fp, &h)))
         return fl_flush_after_failure(fp, FL_REAL(fflush_unlocked)(fp));
@@ -434,6 +471,7 @@ FL_EXPORT int fflush_unlocked(FILE *fp)
 }
 FL_EXPORT int fclose(FILE *fp)
 {
+    FL_POST_GUARD;
     struct fl_hit h;
     bool fire = fl_flush_hit(FL_OP_fclose, fp, &h);
     int earlier = fp ? fl_take_stdio_failure(fp) : 0;

@@ -639,6 +639,53 @@ static void test_unknown_where(void **state)
     parse_bad("", 1, "expected a call or family");
 }
 
+static void test_discovery_effects(void **state)
+{
+    (void)state;
+    struct fl_ctl_rule r;
+    char buf[128];
+    /* eof: reads only, stdio included */
+    parse_ok("io.read:path=*.conf:eof", &r);
+    assert_int_equal(r.effects, FL_EFF_EOF);
+    assert_true(has_op(&r, FL_OP_read) && has_op(&r, FL_OP_fgets) && !has_op(&r, FL_OP_write));
+    parse_bad("write:eof", 7, "'eof' does not apply to 'write'");
+    parse_bad("read:eof=1", 6, "'eof' takes no value");
+    /* silent: receives on sockets and connect; never stdio, never files */
+    parse_ok("net.recv:silent", &r);
+    assert_true(has_op(&r, FL_OP_recv) && has_op(&r, FL_OP_read) && !has_op(&r, FL_OP_fread));
+    assert_int_equal(r.kinds, FL_KIND_SOCKET);
+    parse_ok("read:silent", &r);
+    assert_int_equal(r.kinds, FL_KIND_SOCKET);
+    parse_ok("net.connect:port=6379:silent", &r);
+    assert_true(has_op(&r, FL_OP_connect));
+    parse_bad("io.write:silent", 10, "'silent' does not apply");
+    parse_bad("read:kind=file:silent", 16, "'silent' applies to sockets");
+    /* signal: before by default, @after on request, by name or number */
+    parse_ok("write:signal=SIGKILL", &r);
+    assert_int_equal(r.signo, 9);
+    assert_false(r.signal_after);
+    assert_int_equal(r.effects, FL_EFF_SIGNAL);
+    parse_ok("fsync:signal=TERM@after:nth=2", &r);
+    assert_int_equal(r.signo, 15);
+    assert_true(r.signal_after);
+    fl_rule_describe_effect(&r, buf, sizeof(buf));
+    assert_string_equal(buf, "SIGTERM after the call");
+    parse_ok("write:signal=9:errno=EIO", &r);
+    assert_int_equal(r.effects, FL_EFF_SIGNAL | FL_EFF_ERRNO);
+    parse_ok("malloc:signal=SIGKILL", &r);
+    parse_bad("malloc:signal=SIGKILL@after", 8, "does not apply to 'malloc'");
+    parse_bad("write:signal=SIGSTOP", 14, "not SIGSTOP");
+    parse_bad("write:signal=0", 14, "not a signal");
+    parse_bad("write:signal=KILL@soon", 14, "'@before' or '@after'");
+    /* io.lock: the lock calls, on non-socket fds, errno and waits only */
+    parse_ok("io.lock:errno=EAGAIN", &r);
+    assert_true(has_op(&r, FL_OP_fcntl) && has_op(&r, FL_OP_fcntl64) && has_op(&r, FL_OP_flock) &&
+                has_op(&r, FL_OP_lockf) && !has_op(&r, FL_OP_write));
+    assert_int_equal(r.kinds, KIND_NOT_SOCKET);
+    parse_ok("io.lock:path=*.db:hang", &r);
+    parse_bad("io.lock:short=1", 9, "'short' does not apply to 'io.lock'");
+}
+
 static void test_unknown_key(void **state)
 {
     (void)state;
@@ -1045,6 +1092,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_describe_effect),
         cmocka_unit_test(test_set_ids),
+        cmocka_unit_test(test_discovery_effects),
         cmocka_unit_test(test_set_source),
         cmocka_unit_test(test_set_error_places),
         cmocka_unit_test(test_set_cap),
