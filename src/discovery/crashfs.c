@@ -75,6 +75,9 @@ struct evx {
     uint32_t trunc_before; /* writes: the last truncate of the file before it, or NEVER */
     uint32_t durable_at;   /* the first event after which the model trusts this one */
     uint32_t flushed_by;   /* ext4 writes: the flush event that allocates them, or NEVER */
+    const char *known;     /* the file's name when this happened, for labels: the event's own
+                              path, else the last name the log gave the inode (fd-only calls) */
+    uint32_t known_len;
 };
 
 struct fl_crashfs {
@@ -244,6 +247,8 @@ static void id_free(struct idmap *m)
 struct live_ino {
     uint32_t last_trunc; /* the last truncate of the file */
     bool armed;          /* ext4: truncated to 0 since its last close (EXT4_STATE_DA_ALLOC_CLOSE) */
+    const char *name;    /* the last path the log named it by */
+    uint32_t name_len;
 };
 
 struct replay {
@@ -583,6 +588,19 @@ static int resolve_event(struct replay *r)
                          "state built from this log could be trusted", NULL);
     case FL_CRASH_OP_END:
         break;
+    }
+    if (x->ino != CT_NONE) {
+        if (!(li = live(r, x->ino)))
+            return fl_err_set(r->err, ENOMEM, "out of memory");
+        bool renames = ev->op == FL_CRASH_RENAME || ev->op == FL_CRASH_LINK;
+        const char *named = renames ? ev->path2 : ev->path;
+        uint32_t named_len = renames ? ev->path2_len : ev->path_len;
+        x->known = ev->path_len ? named : li->name;
+        x->known_len = ev->path_len ? named_len : li->name_len;
+        if (ev->path_len && x->act != A_UNSET) {
+            li->name = named;
+            li->name_len = named_len;
+        }
     }
     if ((rc = apply(t, x, 0)) < 0)
         return fl_err_set(r->err, -rc, "event %zu: %s", r->i, strerror(-rc));
@@ -1053,17 +1071,13 @@ static uint32_t last_tearable(const struct fl_crashfs *fs, const struct pending 
 
 static const char *event_path(const struct fl_crashfs *fs, uint32_t e, char *buf, size_t len)
 {
-    const struct fl_crash_event *ev = &fs->ev[e];
-    const char *p = ev->path;
-    uint32_t n = ev->path_len;
-    if ((ev->op == FL_CRASH_RENAME || ev->op == FL_CRASH_LINK) && ev->path2_len) {
-        p = ev->path2;
-        n = ev->path2_len;
-    }
-    if (n)
-        snprintf(buf, len, "%.*s", (int)n, p);
+    const struct evx *x = &fs->x[e];
+    if (x->known_len)
+        snprintf(buf, len, "%.*s", (int)x->known_len, x->known);
+    else if (fs->ev[e].path_len)
+        snprintf(buf, len, "%.*s", (int)fs->ev[e].path_len, fs->ev[e].path);
     else
-        snprintf(buf, len, "inode-%" PRIu32, fs->x[e].ino);
+        snprintf(buf, len, "inode-%" PRIu32, x->ino);
     return buf;
 }
 
