@@ -13,13 +13,16 @@
  *
  * ## The models
  *
- * posix (default): only what POSIX plus the directory-fsync convention promise. The same
- * rules as the Abstract Persistence Model of ALICE (Pillai et al., "All File Systems Are Not
- * Created Equal: On the Complexity of Crafting Crash-Consistent Applications", OSDI 2014): a
- * file's data is only made durable by fsync of that file, a name only by fsync of its
- * directory, and nothing else is ordered. That paper's own measurements show real file
- * systems give more, and differ from one another in what they give; a failure found here is a
- * reliance on behaviour POSIX does not promise, not necessarily one ext4 shows.
+ * posix (default): only what POSIX plus the directory-fsync convention promise. These are the
+ * ordering rules of ALICE's Abstract Persistence Model (Pillai et al., "All File Systems Are
+ * Not Created Equal: On the Complexity of Crafting Crash-Consistent Applications", OSDI 2014):
+ * a file's data is made durable only by an fsync of that file, a new or changed name only by
+ * an fsync of its parent directory, sync makes everything durable, and nothing else is
+ * ordered. ALICE's model goes further than this one (appends that expose garbage or zeros,
+ * renames that persist half; see "Not modelled" below). The same paper measured six Linux
+ * file systems and found they give more than this, and differ in what they give, so a failure
+ * found under posix is a reliance on something POSIX does not promise, not necessarily a
+ * state ext4 produces: run ext4-ordered to see which.
  *   - Data: every write, truncate (ftruncate, open(O_TRUNC)) and fallocate of a file since its
  *     last fsync/fdatasync (or sync) is pending, each independently of the others: kept or
  *     lost, and a write spanning several pages may be torn (its first pages kept).
