@@ -49,7 +49,7 @@ fuzz:
 	test -f $(FUZZ)/build.ninja || CC=clang $(MESON) setup $(FUZZ) -Dfuzzing_engine=libfuzzer \
 	  -Db_sanitize=address,undefined -Db_lundef=false -Dtests=false
 	ninja -C $(FUZZ)
-	for t in rule units api; do \
+	for t in rule units api crashlog; do \
 	  rm -rf $(FUZZ)/corpus-$$t && mkdir -p $(FUZZ)/corpus-$$t && \
 	  $(FUZZ)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ)/corpus-$$t fuzz/corpus/$$t || exit 1; \
 	done
