@@ -345,38 +345,6 @@ static unsigned family_kinds(enum fl_family f)
     }
 }
 
-/* The call a symbol is a variant of: strip "__", "_chk", "_2", "_unlocked", "__in", and the
- * large-file "64" (open64, pread64, preadv64v2 -> open, pread, preadv2). */
-static void fl_op_base_name(const char *name, char *out, size_t len)
-{
-    while (*name == '_')
-        name++;
-    snprintf(out, len, "%s", name);
-    static const char *const suffixes[] = {"__in", "_chk", "_2", "_unlocked"};
-    for (bool again = true; again;) {
-        again = false;
-        for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-            size_t n = strlen(out), s = strlen(suffixes[i]);
-            if (n > s && strcmp(out + n - s, suffixes[i]) == 0) {
-                out[n - s] = '\0';
-                again = true;
-            }
-        }
-    }
-    size_t n = strlen(out);
-    if (n > 4 && strcmp(out + n - 4, "64v2") == 0)
-        memcpy(out + n - 4, "2", 2); /* preadv64v2 is the large-file preadv2 */
-    else if (n > 2 && strcmp(out + n - 2, "64") == 0)
-        out[n - 2] = '\0';
-    /* the *at forms are the same call relative to a directory fd: rename covers renameat and
-     * renameat2, unlink covers unlinkat, open covers openat (mv and rm use only the *at ones) */
-    n = strlen(out);
-    if (n > 3 && strcmp(out + n - 3, "at2") == 0)
-        out[--n] = '\0';
-    if (n > 2 && strcmp(out + n - 2, "at") == 0 && strcmp(out, "creat") != 0)
-        out[n - 2] = '\0';
-}
-
 static void add_family(struct opset *ops, enum fl_family f)
 {
     for (int i = 0; i < FL_OP_COUNT; i++)
