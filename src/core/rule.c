@@ -104,7 +104,7 @@ static int edit_distance(const char *a, const char *b)
 }
 
 static const char *const rule_keys[] = {
-    "path", "kind", "peer", "port", "host", "prob", "nth", "after", "count", "id",
+    "path", "kind", "peer", "port", "host", "site", "prob", "nth", "after", "count", "id",
     "errno", "delay", "short", "torn", "drop", "corrupt", "hang", "eai", "offset",
     "eof", "silent", "signal",
 };
@@ -494,6 +494,18 @@ static int parse_peer(const char *v, struct fl_ctl_rule *r, struct fl_err *err)
     return 0;
 }
 
+/* A call site's hash as the fault surface prints it: 1 to 8 hex digits, "0x" allowed. */
+static int parse_site(const char *v, uint32_t *site, struct fl_err *err)
+{
+    const char *p = (v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) ? v + 2 : v;
+    size_t n = strspn(p, "0123456789abcdefABCDEF");
+    if (n == 0 || n > 8 || p[n])
+        return fl_err_set(err, EINVAL, "site: '%s' is not a call site (expected up to 8 hex "
+                                       "digits, as 'inject --surface' prints them)", v);
+    *site = (uint32_t)strtoul(p, NULL, 16);
+    return 0;
+}
+
 /* "SIGKILL", "KILL" or "9", then optionally "@before" (the default) or "@after". */
 static int parse_signal(const char *v, struct fl_ctl_rule *r, struct fl_err *err)
 {
@@ -611,7 +623,8 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
             const char *s = suggest_key(key);
             rc = s ? fl_err_set(err, EINVAL, "unknown key '%s' (did you mean '%s'?)", key, s)
                    : fl_err_set(err, EINVAL, "unknown key '%s' (expected a selector: path, kind, "
-                                             "peer, port, host, prob, nth, after, count, id; or "
+                                             "peer, port, host, site, prob, nth, after, count, "
+                                             "id; or "
                                              "an effect: errno, delay, short, torn, drop, "
                                              "corrupt, hang, eai, offset, eof, silent, "
                                              "signal)", key);
@@ -659,6 +672,10 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
             }
             copy_text(r->host, sizeof(r->host), val);
             narrow[nnarrow++] = (struct narrowing){"host", pred_host, "dns", t->col};
+        } else if (!strcmp(key, "site")) {
+            if ((rc = parse_site(val, &r->site, err)) < 0)
+                goto out;
+            r->site_set = 1;
         } else if (!strcmp(key, "prob")) {
             if ((rc = fl_parse_probability(val, &r->prob, NULL, err)) < 0)
                 goto out;
