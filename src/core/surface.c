@@ -212,8 +212,9 @@ static void rb_puts(struct rbuf *b, const char *s)
 }
 
 /* A literal string as a glob inside a rule: glob characters quoted for the glob, then '\',
- * ':' and what a rules file would take for a comment or the line's end quoted for the
- * tokenizer; control characters (which no rule can carry) become '?', which matches them.
+ * ':', and the blank and '#' a rules file would take for a comment, quoted for the tokenizer;
+ * control characters (a tab, a newline: no rules file can carry them) become '?', which
+ * matches them.
  * Adds to *glob_len the glob's length as the parser will see it (its limit is FL_GLOB_MAX). */
 static void rb_put_glob_literal(struct rbuf *b, const char *s, size_t *glob_len)
 {
@@ -228,7 +229,7 @@ static void rb_put_glob_literal(struct rbuf *b, const char *s, size_t *glob_len)
                 rb_putc(b, '\\'); /* ... followed by the '\' itself, quoted too */
             rb_putc(b, c);
             *glob_len += 2;
-        } else if (c == ':' || c == ' ' || c == '\t' || c == '#') {
+        } else if (c == ':' || c == ' ' || c == '#') {
             rb_putc(b, '\\');
             rb_putc(b, c);
             *glob_len += 1;
