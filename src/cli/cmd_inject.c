@@ -5,7 +5,9 @@
  * parse rules (all errors before anything starts) -> choose the seed -> journal + create the
  * control block (fault kind "preload") -> fork/exec CMD with LD_PRELOAD and FAULTLINE_CTL ->
  * wait (forwarding signals sent to us, enforcing --timeout) -> counters -> revert -> CMD's
- * status. No shell is involved: CMD is exec'd directly.
+ * status. No shell is involved: CMD is exec'd directly. With --surface, the block is created
+ * observing, a surface table (surface.h) beside it is named in FAULTLINE_SURFACE, and its
+ * points are written as JSON when CMD ends.
  */
 #include <dirent.h>
 #include <elf.h>
@@ -32,6 +34,7 @@
 #include "log.h"
 #include "prng.h"
 #include "rule.h"
+#include "surface.h"
 #include "units.h"
 
 static const char inject_help[] =
@@ -53,6 +56,12 @@ static const char inject_help[] =
     "      --stats            print per-rule counters when CMD ends (stderr)\n"
     "      --json             print the counters as JSON (implies --stats)\n"
     "      --stats-file FILE  write the counters to FILE instead of stderr\n"
+    "      --surface FILE     record every wrapped call CMD's processes make, by point (call,\n"
+    "                         subject, call site), and write them as JSON to FILE when CMD\n"
+    "                         ends; each point has the rule that selects it (add nth=K and an\n"
+    "                         effect to fail its K-th call)\n"
+    "      --surface-base DIR paths inside DIR are recorded relative to it (default: the\n"
+    "                         current directory)\n"
     "      --state-dir DIR    journal directory (default $FAULTLINE_STATE_DIR,\n"
     "                         $XDG_STATE_HOME/faultline, ~/.local/state/faultline)\n"
     "  -q, --quiet            no notices (the seed line)\n"
@@ -72,6 +81,8 @@ struct inject_config {
     int64_t kill_after_ns;
     bool stats, json;
     const char *stats_file;
+    const char *surface_file; /* --surface FILE, or NULL */
+    const char *surface_base; /* --surface-base DIR, or NULL: the current directory */
     char **argv;             /* CMD and its arguments */
 };
 
@@ -175,8 +186,12 @@ struct run_result {
     int exec_errno;
 };
 
-static void set_child_env(const char *preload, const char *ctl)
+static void set_child_env(const char *preload, const char *ctl, const char *surface)
 {
+    if (surface)
+        setenv(FL_SURF_ENV, surface, 1);
+    else
+        unsetenv(FL_SURF_ENV);
     const char *old = getenv("LD_PRELOAD");
     if (old && *old) {
         size_t n = strlen(preload) + strlen(old) + 2;
@@ -234,7 +249,7 @@ static void kill_tree(pid_t root, int sig)
 }
 
 static int run_child(const struct inject_config *cfg, const char *preload, const char *ctl,
-                     struct run_result *res)
+                     const char *surface, struct run_result *res)
 {
     sigset_t mask, old;
     sigemptyset(&mask);
@@ -259,7 +274,7 @@ static int run_child(const struct inject_config *cfg, const char *preload, const
     if (pid == 0) {
         sigprocmask(SIG_SETMASK, &old, NULL);
         close(errpipe[0]);
-        set_child_env(preload, ctl);
+        set_child_env(preload, ctl, surface);
         execvp(cfg->argv[0], cfg->argv);
         int e = errno;
         ssize_t w = write(errpipe[1], &e, sizeof(e));
@@ -390,6 +405,35 @@ static void warn_silent_rules(const struct inject_config *cfg, struct fl_ctl_han
     }
 }
 
+/* ---- the fault surface --------------------------------------------------------------------- */
+
+/* --surface FILE is written when CMD ends: find out now whether it can be. */
+static bool surface_file_writable(const char *file)
+{
+    if (access(file, F_OK) == 0)
+        return access(file, W_OK) == 0;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", file);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        return access(".", W_OK) == 0;
+    if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    return access(dir, W_OK) == 0;
+}
+
+static int write_surface(const char *file, const struct fl_surface_handle *sh)
+{
+    json_t *doc = fl_surface_json(sh);
+    if (!doc)
+        return -ENOMEM;
+    int rc = json_dump_file(doc, file, JSON_PRESERVE_ORDER | JSON_INDENT(1)) == 0 ? 0 : -EIO;
+    json_decref(doc);
+    return rc;
+}
+
 /* ---- options ------------------------------------------------------------------------------- */
 
 enum {
@@ -403,6 +447,8 @@ enum {
     OPT_STATS,
     OPT_JSON,
     OPT_STATS_FILE,
+    OPT_SURFACE,
+    OPT_SURFACE_BASE,
     OPT_HELP,
     OPT_STATE_DIR = FL_OPT_STATE_DIR,
 };
@@ -419,6 +465,8 @@ static const struct option inject_options[] = {
     {"stats", no_argument, NULL, OPT_STATS},
     {"json", no_argument, NULL, OPT_JSON},
     {"stats-file", required_argument, NULL, OPT_STATS_FILE},
+    {"surface", required_argument, NULL, OPT_SURFACE},
+    {"surface-base", required_argument, NULL, OPT_SURFACE_BASE},
     FL_COMMON_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
@@ -487,6 +535,12 @@ static int parse_inject(int argc, char **argv, struct inject_config *cfg)
             cfg->stats_file = optarg;
             cfg->stats = true;
             break;
+        case OPT_SURFACE:
+            cfg->surface_file = optarg;
+            break;
+        case OPT_SURFACE_BASE:
+            cfg->surface_base = optarg;
+            break;
         case 'h':
             fl_print_help(inject_help);
             return -1;
@@ -509,6 +563,8 @@ static int parse_inject(int argc, char **argv, struct inject_config *cfg)
     if (optind >= argc)
         return fl_usage_error("inject: no command given (expected: faultline inject [options] "
                               "-- CMD [ARGS...])");
+    if (cfg->surface_base && !cfg->surface_file)
+        return fl_usage_error("inject: --surface-base needs --surface FILE");
     cfg->argv = argv + optind;
     return 0;
 }
@@ -526,7 +582,7 @@ int cmd_inject(int argc, char **argv)
     }
     if (!cfg.seed_given)
         cfg.seed = fl_seed_from_entropy();
-    if (cfg.rules->n == 0)
+    if (cfg.rules->n == 0 && !cfg.surface_file)
         fl_warnf("no rules given: %s runs without faults", cfg.argv[0]);
 
     /* the counters' destination is checked before CMD runs, not discovered broken after */
@@ -537,6 +593,11 @@ int cmd_inject(int argc, char **argv)
             rc = fl_usage_error("--stats-file %s: %s", cfg.stats_file, strerror(errno));
             goto out_free;
         }
+    }
+    if (cfg.surface_file && !surface_file_writable(cfg.surface_file)) {
+        rc = fl_usage_error("--surface %s: cannot be written: %s", cfg.surface_file,
+                            strerror(errno));
+        goto out_free;
     }
     char preload[PATH_MAX];
     if (fl_find_preload(preload, sizeof(preload), false) < 0) {
@@ -582,6 +643,13 @@ int cmd_inject(int argc, char **argv)
                                "seed", (json_int_t)cfg.seed, "no_follow", cfg.no_follow);
     if (cfg.exe)
         json_object_set_new(params, "exe", json_string(cfg.exe));
+    /* the table's path is journaled before it exists, so that 'recover' removes it too */
+    char surface_path[PATH_MAX];
+    if (cfg.surface_file) {
+        fl_surface_default_path(surface_path, sizeof(surface_path));
+        json_object_set_new(params, "observe", json_true());
+        json_object_set_new(params, "surface", json_string(surface_path));
+    }
     struct fl_applied applied = {0};
     rc = fl_fault_apply(&journal, "preload", params, 0, &applied, &err);
     json_decref(params);
@@ -591,8 +659,13 @@ int cmd_inject(int argc, char **argv)
         goto out_free;
     }
     struct fl_ctl_handle *h = NULL;
-    if (fl_ctl_open(ctl_path, &h, &err) < 0) {
+    struct fl_surface_handle *sh = NULL;
+    if (fl_ctl_open(ctl_path, &h, &err) < 0 ||
+        (cfg.surface_file &&
+         fl_surface_create(surface_path, cfg.surface_base ? cfg.surface_base : ".", &sh,
+                           &err) < 0)) {
         fl_errorf("%s", err.msg);
+        fl_ctl_close(h);
         fl_fault_revert(&journal, &applied, NULL);
         rc = FL_EXIT_NORESOURCE;
         goto out_free;
@@ -601,7 +674,7 @@ int cmd_inject(int argc, char **argv)
     fl_infof("%u rule%s, control block %s", cfg.rules->n, cfg.rules->n == 1 ? "" : "s", ctl_path);
 
     struct run_result res = {0};
-    rc = run_child(&cfg, preload, ctl_path, &res);
+    rc = run_child(&cfg, preload, ctl_path, sh ? surface_path : NULL, &res);
     if (rc < 0) {
         fl_errorf("cannot start %s: %s", cfg.argv[0], strerror(-rc));
         rc = FL_EXIT_NORESOURCE;
@@ -623,6 +696,12 @@ int cmd_inject(int argc, char **argv)
         } else {
             rc = WEXITSTATUS(res.status);
         }
+        if (sh && write_surface(cfg.surface_file, sh) < 0) {
+            fl_errorf("--surface %s: cannot write the points: %s", cfg.surface_file,
+                      strerror(errno));
+            if (rc == 0)
+                rc = FL_EXIT_NORESOURCE;
+        }
         /* last, so that the JSON is the last line on stderr */
         warn_silent_rules(&cfg, h);
         if (cfg.stats)
@@ -630,6 +709,7 @@ int cmd_inject(int argc, char **argv)
         stats_out = NULL; /* print_stats closed it */
     }
     fl_ctl_close(h);
+    fl_surface_close(sh, true);
     if (fl_fault_revert(&journal, &applied, &err) < 0)
         fl_warnf("could not revert: %s (run 'faultline recover')", err.msg);
 out_free:

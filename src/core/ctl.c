@@ -26,6 +26,8 @@ static bool rule_is_selective(const struct fl_ctl_rule *r)
 int fl_ctl_create(const char *path, const struct fl_rule_set *set, uint64_t seed, uint64_t token,
                   unsigned flags, struct fl_ctl_handle **out, struct fl_err *err)
 {
+    if (set->n > FL_RULES_MAX)
+        return fl_err_set(err, E2BIG, "too many rules (at most %d)", FL_RULES_MAX);
     if (strlen(path) >= sizeof((*out)->path))
         return fl_err_set(err, ENAMETOOLONG, "%s: path too long", path);
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -66,7 +68,14 @@ int fl_ctl_create(const char *path, const struct fl_rule_set *set, uint64_t seed
             if (opset_bit(r, op))
                 c->op_rules[op] |= UINT64_C(1) << i;
     }
-    atomic_store(&c->enabled, set->n == 64 ? UINT64_MAX : (UINT64_C(1) << set->n) - 1);
+    uint64_t on = (UINT64_C(1) << set->n) - 1; /* n <= 63 */
+    if (flags & FL_CTL_OBSERVE) {
+        /* every call is a candidate of the observer's bit: the preload records it */
+        for (int op = 0; op < FL_OP_COUNT; op++)
+            c->op_rules[op] |= FL_CTL_OBSERVE_BIT;
+        on |= FL_CTL_OBSERVE_BIT;
+    }
+    atomic_store(&c->enabled, on);
     /* magic last: a reader that sees it sees a complete block */
     atomic_thread_fence(memory_order_release);
     c->magic = FL_CTL_MAGIC;
@@ -149,7 +158,7 @@ int fl_ctl_set_enabled(struct fl_ctl_handle *h, int index, bool on)
     struct fl_ctl *c = h->ctl;
     uint64_t bits;
     if (index < 0)
-        bits = c->nrules == 64 ? UINT64_MAX : (UINT64_C(1) << c->nrules) - 1;
+        bits = (UINT64_C(1) << c->nrules) - 1; /* the rules only, never the observer's bit */
     else if ((unsigned)index < c->nrules)
         bits = UINT64_C(1) << index;
     else
@@ -160,6 +169,12 @@ int fl_ctl_set_enabled(struct fl_ctl_handle *h, int index, bool on)
         atomic_fetch_and(&c->enabled, ~bits);
     atomic_fetch_add(&c->generation, 1);
     return 0;
+}
+
+void fl_ctl_stop_observing(struct fl_ctl_handle *h)
+{
+    atomic_fetch_and(&h->ctl->enabled, ~FL_CTL_OBSERVE_BIT);
+    atomic_fetch_add(&h->ctl->generation, 1);
 }
 
 int fl_ctl_stats(const struct fl_ctl_handle *h, int index, struct fl_rule_stats *out)
@@ -176,12 +191,17 @@ int fl_ctl_stats(const struct fl_ctl_handle *h, int index, struct fl_rule_stats 
     return 0;
 }
 
-void fl_ctl_default_path(char *buf, size_t len)
+const char *fl_ctl_runtime_dir(void)
 {
     const char *dir = getenv("XDG_RUNTIME_DIR");
     struct stat st;
     if (!dir || !*dir || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK) < 0)
         dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(buf, len, "%s/faultline-ctl-%d-%016llx", dir, (int)getpid(),
+    return dir;
+}
+
+void fl_ctl_default_path(char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/faultline-ctl-%d-%016llx", fl_ctl_runtime_dir(), (int)getpid(),
              (unsigned long long)fl_seed_from_entropy());
 }

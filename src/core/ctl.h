@@ -30,7 +30,8 @@ struct fl_rule_stats {
 };
 
 /* Create the block at path (which must not exist: O_EXCL, so a user file is never clobbered),
- * with the rules all enabled. */
+ * with the rules all enabled. flags: FL_CTL_NO_FOLLOW, FL_CTL_OBSERVE (the preload records
+ * every call into the table named by $FAULTLINE_SURFACE; see surface.h). */
 int fl_ctl_create(const char *path, const struct fl_rule_set *set, uint64_t seed, uint64_t token,
                   unsigned flags, struct fl_ctl_handle **out, struct fl_err *err);
 /* Open an existing block; checks magic, version and size. */
@@ -43,9 +44,13 @@ int fl_ctl_find(const struct fl_ctl_handle *h, const char *id);
 int fl_ctl_count(const struct fl_ctl_handle *h);
 /* Switch a rule (index) or all rules (index -1). */
 int fl_ctl_set_enabled(struct fl_ctl_handle *h, int index, bool on);
+/* Stop the observer (FL_CTL_OBSERVE): calls go back to the fast path. The rules stay. */
+void fl_ctl_stop_observing(struct fl_ctl_handle *h);
 int fl_ctl_stats(const struct fl_ctl_handle *h, int index, struct fl_rule_stats *out);
 
 /* A default place for a block: $XDG_RUNTIME_DIR, else /dev/shm, else /tmp. */
 void fl_ctl_default_path(char *buf, size_t len);
+/* That directory (the environment's string or a literal). */
+const char *fl_ctl_runtime_dir(void);
 
 #endif

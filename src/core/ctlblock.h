@@ -20,14 +20,20 @@
 #include "ops.h"
 
 #define FL_CTL_MAGIC UINT64_C(0x31304c5443544c46) /* "FLTCTL01" */
-#define FL_CTL_VERSION 2u
-#define FL_RULES_MAX 63 /* one bit each in a 64-bit mask; bit 63 marks a valid fd-cache entry */
+#define FL_CTL_VERSION 3u
+#define FL_RULES_MAX 63 /* one bit each in a 64-bit mask; bit 63: the observer, a valid fd-cache entry */
 #define FL_RULE_ID_MAX 32
 #define FL_RULE_TEXT_MAX 256
 #define FL_GLOB_MAX 256
 #define FL_HOST_MAX 128
 
 #define FL_CTL_NO_FOLLOW 0x1u /* children (fork, exec) run without faults */
+#define FL_CTL_OBSERVE 0x2u   /* record every call into the fault surface ($FAULTLINE_SURFACE) */
+/* The observer's bit: with FL_CTL_OBSERVE, bit 63 is set in every op_rules[op] and in
+ * `enabled`, so that every wrapper reaches fl_fire_slow, which records the call. It is no
+ * rule (rules[] has 63 entries): every loop over candidate rules must leave it out. */
+#define FL_CTL_OBSERVE_BIT (UINT64_C(1) << 63)
+#define FL_CTL_RULE_BITS (~FL_CTL_OBSERVE_BIT)
 #define FL_EXE_MAX 256
 
 /* Effects: a rule has at most one terminal effect (errno alone, short, torn, drop, corrupt,
@@ -78,7 +84,9 @@ struct fl_ctl_rule {
     uint64_t short_value;           /* bytes, or parts per million when short_is_share */
     uint8_t short_is_share;
     uint8_t signal_after;           /* signal: after the call returned, not before it */
-    uint8_t pad_[6];
+    uint8_t site_set;               /* site= given: only calls from that site match */
+    uint8_t pad_;
+    uint32_t site;                  /* with site_set: the call site's hash (surface.h) */
     uint64_t torn_bytes;            /* write this much, then fail */
     uint32_t corrupt_bits;          /* bits to flip in what was read */
     int32_t signo;                  /* signal: which one */

@@ -18,10 +18,12 @@
  * matched on its source fd (io.read) while the plain row matches its destination (io.write).
  * A name in a rule covers its variants: open covers open64, __open_2 and __open64_2; fread
  * covers fread_unlocked and __fread_chk; copy_file_range covers copy_file_range__in (see
- * fl_op_base_name in rule.c).
+ * fl_op_base_name).
  */
 #ifndef FL_OPS_H
 #define FL_OPS_H
+
+#include <stddef.h>
 
 enum fl_family {
     FL_FAM_NONE = 0,
@@ -213,5 +215,10 @@ struct fl_op_info {
 /* Defined in ops.c; the preload compiles ops.c in too (it links only libc). */
 extern const struct fl_op_info fl_op_table[FL_OP_COUNT];
 extern const char *const fl_family_names[FL_FAM_COUNT];
+
+/* The call a symbol is a variant of, as rules and the fault surface name it: strip "__",
+ * "_chk", "_2", "_unlocked", "__in", the large-file "64" and the "at" of the *at forms
+ * (open64, openat, __open_2 -> open; __read_chk -> read; preadv64v2 -> preadv2). */
+void fl_op_base_name(const char *name, char *out, size_t len);
 
 #endif

@@ -104,7 +104,7 @@ static int edit_distance(const char *a, const char *b)
 }
 
 static const char *const rule_keys[] = {
-    "path", "kind", "peer", "port", "host", "prob", "nth", "after", "count", "id",
+    "path", "kind", "peer", "port", "host", "site", "prob", "nth", "after", "count", "id",
     "errno", "delay", "short", "torn", "drop", "corrupt", "hang", "eai", "offset",
     "eof", "silent", "signal",
 };
@@ -345,38 +345,6 @@ static unsigned family_kinds(enum fl_family f)
     }
 }
 
-/* The call a symbol is a variant of: strip "__", "_chk", "_2", "_unlocked", "__in", and the
- * large-file "64" (open64, pread64, preadv64v2 -> open, pread, preadv2). */
-static void fl_op_base_name(const char *name, char *out, size_t len)
-{
-    while (*name == '_')
-        name++;
-    snprintf(out, len, "%s", name);
-    static const char *const suffixes[] = {"__in", "_chk", "_2", "_unlocked"};
-    for (bool again = true; again;) {
-        again = false;
-        for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-            size_t n = strlen(out), s = strlen(suffixes[i]);
-            if (n > s && strcmp(out + n - s, suffixes[i]) == 0) {
-                out[n - s] = '\0';
-                again = true;
-            }
-        }
-    }
-    size_t n = strlen(out);
-    if (n > 4 && strcmp(out + n - 4, "64v2") == 0)
-        memcpy(out + n - 4, "2", 2); /* preadv64v2 is the large-file preadv2 */
-    else if (n > 2 && strcmp(out + n - 2, "64") == 0)
-        out[n - 2] = '\0';
-    /* the *at forms are the same call relative to a directory fd: rename covers renameat and
-     * renameat2, unlink covers unlinkat, open covers openat (mv and rm use only the *at ones) */
-    n = strlen(out);
-    if (n > 3 && strcmp(out + n - 3, "at2") == 0)
-        out[--n] = '\0';
-    if (n > 2 && strcmp(out + n - 2, "at") == 0 && strcmp(out, "creat") != 0)
-        out[n - 2] = '\0';
-}
-
 static void add_family(struct opset *ops, enum fl_family f)
 {
     for (int i = 0; i < FL_OP_COUNT; i++)
@@ -526,6 +494,18 @@ static int parse_peer(const char *v, struct fl_ctl_rule *r, struct fl_err *err)
     return 0;
 }
 
+/* A call site's hash as the fault surface prints it: 1 to 8 hex digits, "0x" allowed. */
+static int parse_site(const char *v, uint32_t *site, struct fl_err *err)
+{
+    const char *p = (v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) ? v + 2 : v;
+    size_t n = strspn(p, "0123456789abcdefABCDEF");
+    if (n == 0 || n > 8 || p[n])
+        return fl_err_set(err, EINVAL, "site: '%s' is not a call site (expected up to 8 hex "
+                                       "digits, as 'inject --surface' prints them)", v);
+    *site = (uint32_t)strtoul(p, NULL, 16);
+    return 0;
+}
+
 /* "SIGKILL", "KILL" or "9", then optionally "@before" (the default) or "@after". */
 static int parse_signal(const char *v, struct fl_ctl_rule *r, struct fl_err *err)
 {
@@ -643,7 +623,8 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
             const char *s = suggest_key(key);
             rc = s ? fl_err_set(err, EINVAL, "unknown key '%s' (did you mean '%s'?)", key, s)
                    : fl_err_set(err, EINVAL, "unknown key '%s' (expected a selector: path, kind, "
-                                             "peer, port, host, prob, nth, after, count, id; or "
+                                             "peer, port, host, site, prob, nth, after, count, "
+                                             "id; or "
                                              "an effect: errno, delay, short, torn, drop, "
                                              "corrupt, hang, eai, offset, eof, silent, "
                                              "signal)", key);
@@ -691,6 +672,10 @@ int fl_rule_parse(const char *text, struct fl_ctl_rule *r, int *col, struct fl_e
             }
             copy_text(r->host, sizeof(r->host), val);
             narrow[nnarrow++] = (struct narrowing){"host", pred_host, "dns", t->col};
+        } else if (!strcmp(key, "site")) {
+            if ((rc = parse_site(val, &r->site, err)) < 0)
+                goto out;
+            r->site_set = 1;
         } else if (!strcmp(key, "prob")) {
             if ((rc = fl_parse_probability(val, &r->prob, NULL, err)) < 0)
                 goto out;

@@ -5,7 +5,10 @@
  * Applying creates the block the target's preload reads; reverting switches every rule off
  * (so a target that outlived its faultline stops being faulted at its next call) and removes
  * the file. Params: {"path": "...", "rules": ["text", ...], "seed": N, "no_follow": bool,
- * "exe": "GLOB"} (exe: only processes whose executable matches take part).
+ * "exe": "GLOB", "observe": bool, "surface": "..."} (exe: only processes whose executable
+ * matches take part; observe: the preload records every call into the fault surface table
+ * at `surface`, which the caller created and which revert removes too, so that a run that
+ * died leaves neither behind after 'faultline recover').
  * prepare draws a token that apply writes into the block; revert touches a file only if it is
  * a block with that token (or an empty, half-created one), so it can never remove a user's
  * file or another run's block that happens to sit at the same path.
@@ -22,6 +25,7 @@
 #include "ctl.h"
 #include "fault.h"
 #include "rule.h"
+#include "surface.h"
 
 static int preload_prepare(const struct fl_fault_ctx *ctx, const json_t *params, json_t **undo,
                            struct fl_err *err)
@@ -51,6 +55,8 @@ static int preload_apply(const struct fl_fault_ctx *ctx, const json_t *params, c
             goto out;
     }
     unsigned flags = json_is_true(json_object_get(params, "no_follow")) ? FL_CTL_NO_FOLLOW : 0;
+    if (json_is_true(json_object_get(params, "observe")))
+        flags |= FL_CTL_OBSERVE;
     struct fl_ctl_handle *h;
     rc = fl_ctl_create(path, set, (uint64_t)json_integer_value(json_object_get(params, "seed")),
                        (uint64_t)json_integer_value(json_object_get(undo, "token")), flags, &h,
@@ -66,10 +72,20 @@ out:
     return rc;
 }
 
+/* The surface table named in params, if it is still there and is one (never a user's file). */
+static void remove_surface(const json_t *params)
+{
+    const char *path = json_string_value(json_object_get(params, "surface"));
+    struct fl_surface_handle *h;
+    if (path && fl_surface_open(path, &h, NULL) == 0)
+        fl_surface_close(h, true);
+}
+
 static int preload_revert(const struct fl_fault_ctx *ctx, const json_t *params, const json_t *undo,
                           struct fl_err *err)
 {
     const char *path = json_string_value(json_object_get(params, "path"));
+    remove_surface(params);
     if (!path)
         return 0;
     uint64_t token = (uint64_t)json_integer_value(json_object_get(undo, "token"));
@@ -79,8 +95,10 @@ static int preload_revert(const struct fl_fault_ctx *ctx, const json_t *params, 
     struct fl_ctl_handle *h;
     if (fl_ctl_open(path, &h, NULL) == 0) {
         bool ours = h->ctl->token == token;
-        if (ours)
+        if (ours) {
             fl_ctl_set_enabled(h, -1, false);
+            fl_ctl_stop_observing(h);
+        }
         fl_ctl_close(h);
         if (!ours)
             return 0; /* another run's block: not ours to touch */
@@ -96,7 +114,8 @@ static int preload_revert(const struct fl_fault_ctx *ctx, const json_t *params, 
 static void preload_describe(const json_t *params, char *buf, size_t len)
 {
     json_t *rules = json_object_get(params, "rules");
-    snprintf(buf, len, "preload rules (%zu) in control block %s", json_array_size(rules),
+    snprintf(buf, len, "preload rules (%zu)%s in control block %s", json_array_size(rules),
+             json_is_true(json_object_get(params, "observe")) ? " and the surface observer" : "",
              json_string_value(json_object_get(params, "path")));
 }
 

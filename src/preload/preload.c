@@ -35,6 +35,9 @@
 
 struct fl_ctl *fl_ctl_active;
 FL_TLS int fl_guard;
+FL_TLS struct fl_call fl_call;
+uint64_t fl_site_rules;
+char fl_exe_name[64];
 FL_TLS int fl_no_eintr;
 FL_TLS int fl_nosignal;
 FL_TLS int fl_recv_flags;
@@ -106,6 +109,7 @@ static void fl_strip_env(void)
 {
     Dl_info info;
     unsetenv("FAULTLINE_CTL");
+    unsetenv("FAULTLINE_SURFACE");
     const char *pre = getenv("LD_PRELOAD");
     if (!pre || !dladdr((void *)fl_strip_env, &info) || !info.dli_fname)
         return;
@@ -145,6 +149,11 @@ static bool fl_self_is_excluded(const struct fl_ctl *c)
     exe[n] = '\0';
     const char *base = strrchr(exe, '/');
     base = base ? base + 1 : exe;
+    size_t bl = strlen(base);
+    if (bl >= sizeof(fl_exe_name))
+        bl = sizeof(fl_exe_name) - 1;
+    memcpy(fl_exe_name, base, bl);
+    fl_exe_name[bl] = '\0';
     if (strcmp(base, "faultline") == 0)
         return true;
     if (!c->exe[0])
@@ -193,14 +202,19 @@ __attribute__((constructor(101))) static void fl_init(void)
     for (unsigned i = 0; i < c->nrules; i++) {
         if (c->rules[i].path[0] || c->rules[i].peer_family || c->rules[i].port)
             fl_subject_rules |= UINT64_C(1) << i;
+        if (c->rules[i].site_set)
+            fl_site_rules |= UINT64_C(1) << i;
         if (c->rules[i].effects & FL_EFF_SILENT) {
             fl_silent_rules |= UINT64_C(1) << i;
-            for (int op = 0; op < FL_OP_COUNT; op++)
+            /* a wait (poll) has no call site of its own: a site= rule is met at the receive */
+            for (int op = 0; op < FL_OP_COUNT && !c->rules[i].site_set; op++)
                 if ((c->rules[i].ops[op / 64] >> (op % 64) & 1) &&
                     fl_op_table[op].cls == FL_CLS_READ)
                     fl_silent_recv_rules |= UINT64_C(1) << i;
         }
     }
+    if (c->flags & FL_CTL_OBSERVE)
+        fl_observe_init();
     if (c->flags & FL_CTL_NO_FOLLOW) {
         fl_strip_env();
         pthread_atfork(NULL, NULL, fl_detach);
@@ -232,6 +246,20 @@ static bool fl_hang(const struct fl_ctl *c, int idx)
     return false;
 }
 
+/* Keep of the site= rules among cand only those whose site is the current call's. */
+static uint64_t fl_by_site(const struct fl_ctl *c, uint64_t cand)
+{
+    uint32_t site = fl_site_of(fl_call.ret);
+    uint64_t s = cand & fl_site_rules;
+    while (s) {
+        int i = __builtin_ctzll(s);
+        s &= s - 1;
+        if (c->rules[i].site != site)
+            cand &= ~(UINT64_C(1) << i);
+    }
+    return cand;
+}
+
 bool fl_fire_slow(uint64_t cand, struct fl_hit *hit)
 {
     struct fl_ctl *c = fl_ctl_active;
@@ -240,6 +268,13 @@ bool fl_fire_slow(uint64_t cand, struct fl_hit *hit)
     int saved = errno;
     fl_guard++;
     bool fired = false;
+    if (cand & FL_CTL_OBSERVE_BIT) {
+        /* the observer's bit is no rule: record the call, then go on with the rules */
+        cand &= FL_CTL_RULE_BITS;
+        fl_observe_call();
+    }
+    if (FL_UNLIKELY(cand & fl_site_rules))
+        cand = fl_by_site(c, cand);
     while (cand) {
         int i = __builtin_ctzll(cand);
         cand &= cand - 1;
@@ -298,7 +333,7 @@ bool fl_fire_slow(uint64_t cand, struct fl_hit *hit)
 
 /* ---- per-fd cache ------------------------------------------------------------------------ */
 
-static unsigned fl_kind_of(mode_t m)
+unsigned fl_kind_of(mode_t m)
 {
     if (S_ISREG(m) || S_ISDIR(m) || S_ISBLK(m))
         return FL_KIND_FILE;
@@ -428,13 +463,14 @@ void fl_fd_forget(int fd)
         atomic_store_explicit(&fl_fdtab[fd], 0, memory_order_relaxed);
     atomic_store_explicit(&fl_stdio_failed[fd], 0, memory_order_relaxed);
     atomic_store_explicit(&fl_silent_fd[fd], 0, memory_order_relaxed);
+    fl_observe_fd_forget(fd);
 }
 
 /* ---- paths, addresses, hosts ------------------------------------------------------------- */
 
 /* An absolute form of path, for matching: relative paths are joined to the cwd or to dirfd's
  * directory. No symlinks are resolved (the file may not exist yet). */
-static const char *fl_abs(int dirfd, const char *path, char *buf, size_t len)
+const char *fl_abs_path(int dirfd, const char *path, char *buf, size_t len)
 {
     if (!path)
         return "";
@@ -494,31 +530,41 @@ static uint64_t fl_path_mask(uint64_t sel, const char *abs)
 
 uint64_t fl_by_path(uint64_t cand, int dirfd, const char *path)
 {
+    fl_call.subj = FL_SUBJ_PATH;
+    fl_call.dirfd = dirfd;
+    fl_call.path = path;
     uint64_t sel = cand & fl_ctl_active->selective;
     if (!sel)
         return cand;
     char buf[PATH_MAX];
     fl_guard++;
-    uint64_t m = fl_path_mask(sel, fl_abs(dirfd, path, buf, sizeof(buf)));
+    uint64_t m = fl_path_mask(sel, fl_abs_path(dirfd, path, buf, sizeof(buf)));
     fl_guard--;
     return (cand & ~sel) | m;
 }
 
 uint64_t fl_by_path2(uint64_t cand, int dirfd1, const char *p1, int dirfd2, const char *p2)
 {
+    /* rename: the destination names the file that matters (the source is often a temp) */
+    fl_call.subj = FL_SUBJ_PATH;
+    fl_call.dirfd = dirfd2;
+    fl_call.path = p2;
     uint64_t sel = cand & fl_ctl_active->selective;
     if (!sel)
         return cand;
     char buf[PATH_MAX];
     fl_guard++;
-    uint64_t m = fl_path_mask(sel, fl_abs(dirfd1, p1, buf, sizeof(buf)));
-    m |= fl_path_mask(sel, fl_abs(dirfd2, p2, buf, sizeof(buf)));
+    uint64_t m = fl_path_mask(sel, fl_abs_path(dirfd1, p1, buf, sizeof(buf)));
+    m |= fl_path_mask(sel, fl_abs_path(dirfd2, p2, buf, sizeof(buf)));
     fl_guard--;
     return (cand & ~sel) | m;
 }
 
 uint64_t fl_by_addr(uint64_t cand, const struct sockaddr *sa, socklen_t len)
 {
+    fl_call.subj = FL_SUBJ_ADDR;
+    fl_call.addr = sa;
+    fl_call.addrlen = len;
     const struct fl_ctl *c = fl_ctl_active;
     uint64_t sel = cand & c->selective, mask = 0;
     if (!sel)
@@ -545,8 +591,12 @@ uint64_t fl_by_addr(uint64_t cand, const struct sockaddr *sa, socklen_t len)
 
 uint64_t fl_by_host(uint64_t cand, const char *host)
 {
+    fl_call.subj = FL_SUBJ_HOST;
+    fl_call.path = host;
     const struct fl_ctl *c = fl_ctl_active;
-    uint64_t out = 0;
+    /* rules[] is indexed by bit: the observer's bit has no rule, and no host to match */
+    uint64_t out = cand & FL_CTL_OBSERVE_BIT;
+    cand &= FL_CTL_RULE_BITS;
     while (cand) {
         int i = __builtin_ctzll(cand);
         cand &= cand - 1;

@@ -11,6 +11,12 @@
  *   5. fl_fire: count, after/nth/count/prob, waits; returns the rule whose effect applies
  * Nothing here takes a lock, so a fork in any thread at any moment is safe, and nothing here
  * allocates, so the malloc wrappers can use it.
+ *
+ * Past step 2, the call is described in fl_call (TLS) for what comes after: fl_cand stores
+ * the call and its site (the wrapper's return address), the subject filters store what the
+ * call is on. site= rules (fl_site_rules) and the observer (FL_CTL_OBSERVE_BIT, observe.c)
+ * read it in fl_fire_slow. fl_cand is always inlined, and so is every helper that calls it,
+ * so that its return address is the program's call site, never a place in the preload.
  */
 #ifndef FL_PRELOAD_H
 #define FL_PRELOAD_H
@@ -30,6 +36,9 @@
 #define FL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define FL_TLS __thread __attribute__((tls_model("initial-exec")))
 #define FL_COLD __attribute__((noinline, cold))
+/* For fl_cand and the helpers that call it: __builtin_return_address(0) must be taken in the
+ * exported wrapper's frame. */
+#define FL_INLINE inline __attribute__((always_inline))
 
 extern struct fl_ctl *fl_ctl_active;          /* NULL: inject nothing */
 extern FL_TLS int fl_guard;                   /* >0: inside faultline's own code */
@@ -47,8 +56,28 @@ void *fl_resolve_extra(const char *name, void **slot);
     ((__typeof__(&sym))(FL_LIKELY(fl_real[FL_OP_##sym]) ? fl_real[FL_OP_##sym]                    \
                                                          : fl_resolve(FL_OP_##sym)))
 
-/* Rules that apply to op and are on; 0 on the fast path. */
-static inline uint64_t fl_cand(int op)
+/* What fl_fire_slow knows of the current call beyond its candidates. */
+enum fl_subj {
+    FL_SUBJ_NONE = 0, /* no filter stored one (malloc, time, msync) */
+    FL_SUBJ_FD,       /* fd */
+    FL_SUBJ_PATH,     /* dirfd + path */
+    FL_SUBJ_ADDR,     /* addr + addrlen (connect) */
+    FL_SUBJ_HOST,     /* path: the host name (dns) */
+};
+struct fl_call {
+    void *ret;                     /* the wrapper's return address: the call site */
+    int op;                        /* FL_OP_x */
+    int subj;                      /* enum fl_subj */
+    int fd, dirfd;
+    const char *path;              /* the caller's string, valid during the call */
+    const struct sockaddr *addr;
+    socklen_t addrlen;
+};
+extern FL_TLS struct fl_call fl_call;
+
+/* Rules that apply to op and are on; 0 on the fast path. A call that goes on is described
+ * in fl_call; the caller of the wrapper is its site. */
+static FL_INLINE uint64_t fl_cand(int op)
 {
     struct fl_ctl *c = fl_ctl_active;
     if (FL_LIKELY(!c))
@@ -59,6 +88,9 @@ static inline uint64_t fl_cand(int op)
     m &= atomic_load_explicit(&c->enabled, memory_order_relaxed);
     if (!m || fl_guard)
         return 0;
+    fl_call.ret = __builtin_return_address(0);
+    fl_call.op = op;
+    fl_call.subj = FL_SUBJ_NONE;
     return m;
 }
 
@@ -93,6 +125,10 @@ static inline uint64_t fl_fd_mask(int fd)
 }
 static inline uint64_t fl_by_fd(uint64_t cand, int fd)
 {
+    if (FL_UNLIKELY(cand & FL_CTL_OBSERVE_BIT)) {
+        fl_call.subj = FL_SUBJ_FD;
+        fl_call.fd = fd;
+    }
     uint64_t sel = cand & fl_ctl_active->selective;
     if (!sel)
         return cand;
@@ -109,6 +145,24 @@ static inline uint64_t fl_unselective(uint64_t cand)
 {
     return cand & ~fl_subject_rules;
 }
+
+/* Rules with site=: fl_fire_slow drops those whose site is not the call's (before they
+ * count the call), so rules without it pay nothing. */
+extern uint64_t fl_site_rules;
+/* The site hash of a return address (surface.h's fl_surf_site_hash of its module's file name
+ * and offset), memoised per thread. */
+uint32_t fl_site_of(const void *ret);
+
+/* The observer (observe.c): map $FAULTLINE_SURFACE at start-up; record the current call. */
+void fl_observe_init(void);
+void fl_observe_call(void);
+void fl_observe_fd_forget(int fd);
+/* An absolute form of path (relative ones joined to the cwd or dirfd's directory), the one
+ * path rules are matched against. Returns path itself or buf. */
+const char *fl_abs_path(int dirfd, const char *path, char *buf, size_t len);
+unsigned fl_kind_of(mode_t m);
+/* The executable's file name ("python3.11"): the main program's module name. */
+extern char fl_exe_name[64];
 
 /* The bootstrap arena (allocations made while dlsym runs); free() must skip its blocks. */
 extern char fl_boot_arena[];

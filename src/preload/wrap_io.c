@@ -127,7 +127,8 @@ static FL_COLD int fl_open_common_slow(uint64_t cand, int dirfd, const char *pat
     return fl_fail(&h);
 }
 
-static inline int fl_open_common(int op, int dirfd, const char *path, int fd_if_real, bool *handled)
+static FL_INLINE int fl_open_common(int op, int dirfd, const char *path, int fd_if_real,
+                                     bool *handled)
 {
     *handled = false;
     uint64_t cand = fl_cand(op);
@@ -423,14 +424,15 @@ static ssize_t fl_msg_call(bool recv, int fd, struct msghdr *msg, int flags)
     return recv ? FL_REAL(recvmsg)(fd, msg, flags) : FL_REAL(sendmsg)(fd, msg, flags);
 }
 
-static FL_COLD ssize_t fl_msg_wrap(int op, bool recv, int fd, struct msghdr *msg, int flags)
+/* cand comes from the exported wrapper: fl_cand must run in its frame (its call site). */
+static FL_COLD ssize_t fl_msg_wrap(uint64_t cand, bool recv, int fd, struct msghdr *msg,
+                                   int flags)
 {
     FL_POST_GUARD;
-    uint64_t cand = fl_cand(op);
     struct fl_hit h;
-    if (recv && cand)
+    if (recv)
         FL_SILENT_PRECHECK(fd, flags);
-    if (FL_LIKELY(!cand) || !fl_fire(fl_by_fd(cand, fd), &h))
+    if (!fl_fire(fl_by_fd(cand, fd), &h))
         return fl_msg_call(recv, fd, msg, flags);
     if (h.r->effects & FL_EFF_SILENT) {
         if (fl_silent_recv(fd, h.idx) < 0)
@@ -462,15 +464,17 @@ static FL_COLD ssize_t fl_msg_wrap(int op, bool recv, int fd, struct msghdr *msg
 
 FL_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-    if (FL_LIKELY(!fl_cand(FL_OP_recvmsg)))
+    uint64_t cand = fl_cand(FL_OP_recvmsg);
+    if (FL_LIKELY(!cand))
         return FL_REAL(recvmsg)(fd, msg, flags);
-    return fl_msg_wrap(FL_OP_recvmsg, true, fd, msg, flags);
+    return fl_msg_wrap(cand, true, fd, msg, flags);
 }
 FL_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-    if (FL_LIKELY(!fl_cand(FL_OP_sendmsg)))
+    uint64_t cand = fl_cand(FL_OP_sendmsg);
+    if (FL_LIKELY(!cand))
         return FL_REAL(sendmsg)(fd, msg, flags);
-    return fl_msg_wrap(FL_OP_sendmsg, false, fd, (struct msghdr *)msg, flags);
+    return fl_msg_wrap(cand, false, fd, (struct msghdr *)msg, flags);
 }
 
 /* ---- write --------------------------------------------------------------------------------- */
@@ -546,7 +550,7 @@ FL_EXPORT ssize_t splice(int in, off64_t *off_in, int out, off64_t *off_out, siz
 }
 
 /* dprintf family: fail with -1, or drop and report the length that would have been written. */
-static int fl_dprintf_fault(int op, int fd, const char *fmt, va_list ap, bool *handled)
+static FL_INLINE int fl_dprintf_fault(int op, int fd, const char *fmt, va_list ap, bool *handled)
 {
     uint64_t cand = fl_cand(op);
     struct fl_hit h;

@@ -128,7 +128,7 @@ static FL_COLD bool fl_mem_fails_slow(uint64_t cand)
     return true;
 }
 
-static inline bool fl_mem_fails(int op)
+static FL_INLINE bool fl_mem_fails(int op)
 {
     uint64_t cand = fl_cand(op);
     return FL_UNLIKELY(cand != 0) && fl_mem_fails_slow(cand);
@@ -231,7 +231,7 @@ FL_EXPORT void free(void *p)
 
 /* ---- clock --------------------------------------------------------------------------------- */
 
-static inline bool fl_time_hit(int op, struct fl_hit *h)
+static FL_INLINE bool fl_time_hit(int op, struct fl_hit *h)
 {
     uint64_t cand = fl_cand(op);
     if (FL_LIKELY(!cand))

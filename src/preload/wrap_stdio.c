@@ -76,7 +76,7 @@ static int fl_take_stdio_failure(FILE *fp)
 }
 
 /* A rule fired for this stream call? fills h. */
-static inline bool fl_stdio_hit(int op, FILE *fp, struct fl_hit *h)
+static FL_INLINE bool fl_stdio_hit(int op, FILE *fp, struct fl_hit *h)
 {
     uint64_t cand = fl_cand(op);
     return FL_UNLIKELY(cand != 0) && fl_fire(fl_by_fd(cand, fl_fileno(fp)), h);
@@ -84,7 +84,7 @@ static inline bool fl_stdio_hit(int op, FILE *fp, struct fl_hit *h)
 
 /* ---- open ---------------------------------------------------------------------------------- */
 
-static bool fl_fopen_fails(int op, const char *path)
+static FL_INLINE bool fl_fopen_fails(int op, const char *path)
 {
     uint64_t cand = fl_cand(op);
     struct fl_hit h;
@@ -325,7 +325,8 @@ FL_EXPORT int putchar(int c)
 }
 
 /* printf family: fail with -1, or drop and report the length that would have been written. */
-static int fl_vprintf_common(int op, FILE *fp, const char *fmt, va_list ap, bool *handled)
+static FL_INLINE int fl_vprintf_common(int op, FILE *fp, const char *fmt, va_list ap,
+                                       bool *handled)
 {
     struct fl_hit h;
     *handled = false;
@@ -412,7 +413,7 @@ FL_EXPORT int __printf_chk(int flag, const char *fmt, ...)
 /* ---- flush and close ----------------------------------------------------------------------- */
 
 /* Only a stream with unwritten data writes when flushed or closed. */
-static bool fl_flush_hit(int op, FILE *fp, struct fl_hit *h)
+static FL_INLINE bool fl_flush_hit(int op, FILE *fp, struct fl_hit *h)
 {
     uint64_t cand = fl_cand(op);
     if (FL_LIKELY(!cand) || !fp || __fpending(fp) == 0)

@@ -33,6 +33,7 @@
 #include "fault.h"
 #include "journal.h"
 #include "rule.h"
+#include "surface.h"
 
 struct fixture {
     char dir[64];
@@ -147,6 +148,42 @@ static void test_create_layout(void **state)
     assert_string_equal(c->rules[2].path, "*.db");
     fl_ctl_close(h);
     fl_ctl_close(NULL);
+}
+
+/* The observer's bit: in every call's mask and in enabled, untouched by switching all rules,
+ * removed by fl_ctl_stop_observing; with no rule at all, too (what a sweep's first run is). */
+static void test_create_observing(void **state)
+{
+    struct fixture *f = *state;
+    struct fl_ctl_handle *h = NULL;
+    struct fl_err err = {{0}};
+    assert_int_equal(fl_ctl_create(f->block, f->set, 1, 2, FL_CTL_OBSERVE, &h, &err), 0);
+    const struct fl_ctl *c = h->ctl;
+    assert_int_equal(c->flags, FL_CTL_OBSERVE);
+    assert_true(atomic_load(&c->enabled) == (FL_CTL_OBSERVE_BIT | 0x7));
+    for (int op = 0; op < FL_OP_COUNT; op++)
+        assert_true(c->op_rules[op] & FL_CTL_OBSERVE_BIT);
+    assert_true(c->op_rules[FL_OP_write] == (FL_CTL_OBSERVE_BIT | 0x1));
+    assert_true(c->op_rules[FL_OP_malloc] == FL_CTL_OBSERVE_BIT);
+    /* never a rule: the selective mask and the rule count leave it out */
+    assert_true(c->selective == 0x4);
+    assert_int_equal(fl_ctl_count(h), 3);
+    assert_int_equal(fl_ctl_set_enabled(h, -1, false), 0);
+    assert_true(atomic_load(&c->enabled) == FL_CTL_OBSERVE_BIT);
+    assert_int_equal(fl_ctl_set_enabled(h, -1, true), 0);
+    assert_true(atomic_load(&c->enabled) == (FL_CTL_OBSERVE_BIT | 0x7));
+    fl_ctl_stop_observing(h);
+    assert_true(atomic_load(&c->enabled) == 0x7);
+    fl_ctl_close(h);
+    unlink(f->block);
+
+    struct fl_rule_set *none = calloc(1, sizeof(*none));
+    assert_non_null(none);
+    assert_int_equal(fl_ctl_create(f->block, none, 1, 2, FL_CTL_OBSERVE, &h, &err), 0);
+    assert_true(atomic_load(&h->ctl->enabled) == FL_CTL_OBSERVE_BIT);
+    assert_true(h->ctl->op_rules[FL_OP_fsync] == FL_CTL_OBSERVE_BIT);
+    fl_ctl_close(h);
+    free(none);
 }
 
 static void test_open_find_switch_stats(void **state)
@@ -401,6 +438,46 @@ static void test_fault_registry(void **state)
         assert_true(fl_fault_find(fl_fault_kinds[i]->name) == fl_fault_kinds[i]);
 }
 
+/* "observe" and "surface": the block observes, and revert removes the table, which a run
+ * that died would otherwise leave on tmpfs; a file there that is no table is left alone. */
+static void test_fault_observe_surface(void **state)
+{
+    struct fixture *f = *state;
+    struct fl_journal j;
+    open_journal(f, &j);
+    char surf[160];
+    snprintf(surf, sizeof(surf), "%s/surface", f->dir);
+    json_t *params = json_pack("{s:s, s:[], s:I, s:b, s:s}", "path", f->block, "rules", "seed",
+                               (json_int_t)3, "observe", 1, "surface", surf);
+    struct fl_applied a = {.entry = NULL};
+    struct fl_err err = {{0}};
+    assert_int_equal(fl_fault_apply(&j, "preload", params, 0, &a, &err), 0);
+    struct fl_ctl_handle *h = NULL;
+    assert_int_equal(fl_ctl_open(f->block, &h, &err), 0);
+    assert_int_equal(h->ctl->flags, FL_CTL_OBSERVE);
+    assert_true(atomic_load(&h->ctl->enabled) == FL_CTL_OBSERVE_BIT);
+    char desc[256];
+    fl_fault_describe_entry(a.entry, desc, sizeof(desc));
+    assert_non_null(strstr(desc, "and the surface observer"));
+    struct fl_surface_handle *sh = NULL;
+    assert_int_equal(fl_surface_create(surf, f->dir, &sh, &err), 0);
+    fl_surface_close(sh, false);
+    assert_int_equal(fl_fault_revert(&j, &a, &err), 0);
+    /* the observer stopped in a target that outlived the run, and both files are gone */
+    assert_true(atomic_load(&h->ctl->enabled) == 0);
+    fl_ctl_close(h);
+    assert_int_equal(access(f->block, F_OK), -1);
+    assert_int_equal(access(surf, F_OK), -1);
+
+    assert_int_equal(fl_fault_apply(&j, "preload", params, 0, &a, &err), 0);
+    write_file(surf, "user data\n", 10);
+    assert_int_equal(fl_fault_revert(&j, &a, &err), 0);
+    char buf[32];
+    assert_int_equal(read_file(surf, buf, sizeof(buf)), 10);
+    assert_int_equal(journal_count(&j), 0);
+    json_decref(params);
+}
+
 static void test_fault_apply_revert(void **state)
 {
     struct fixture *f = *state;
@@ -598,6 +675,7 @@ int main(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_create_layout),
+        T(test_create_observing),
         T(test_open_find_switch_stats),
         T(test_full_set),
         T(test_create_refuses_existing),
@@ -606,6 +684,7 @@ int main(void)
         T(test_default_path),
         cmocka_unit_test(test_fault_registry),
         T(test_fault_apply_revert),
+        T(test_fault_observe_surface),
         T(test_fault_recover_entry),
         T(test_fault_revert_entry_bad),
         T(test_fault_apply_bad_rule),

@@ -588,6 +588,49 @@ static void test_escapes(void **state)
     parse_bad("write:path=a\\:b:errno=EIOX", 23, "unknown errno 'EIOX'");
 }
 
+/* site=HEX: the hash 'inject --surface' prints as 8 hex digits; it narrows no call (every
+ * call has a site), it only sets the two fields the preload compares. */
+static void test_site(void **state)
+{
+    (void)state;
+    struct fl_ctl_rule r, plain;
+    parse_ok("write:path=*/state.json:site=1a2b3c4d:nth=3:errno=EIO", &r);
+    assert_int_equal(r.site_set, 1);
+    assert_true(r.site == 0x1a2b3c4d);
+    assert_string_equal(r.path, "*/state.json");
+    assert_true(r.after == 2 && r.count == 1);
+    parse_ok("write:path=*/state.json:nth=3:errno=EIO", &plain);
+    assert_int_equal(plain.site_set, 0);
+    assert_true(plain.site == 0);
+    assert_memory_equal(r.ops, plain.ops, sizeof(r.ops));
+    assert_true(r.kinds == plain.kinds);
+    /* upper case, a 0x prefix, fewer digits; 0 is a site like any other */
+    parse_ok("malloc:site=0xDEADBEEF:errno=ENOMEM", &r);
+    assert_true(r.site == 0xdeadbeef && r.site_set);
+    parse_ok("io.sync:site=ff:errno=EIO", &r);
+    assert_true(r.site == 0xff && r.site_set);
+    parse_ok("dns:site=00000000:eai=EAI_AGAIN", &r);
+    assert_true(r.site == 0 && r.site_set);
+    /* with every kind of subject selector a surface point's rule uses */
+    parse_ok("connect:peer=127.0.0.1:6379:site=0badf00d:errno=ECONNREFUSED", &r);
+    assert_true(r.site == 0x0badf00d && r.peer_port == 6379);
+    parse_ok("accept:port=8080:site=12345678:errno=EMFILE", &r);
+    assert_true(r.site == 0x12345678 && r.port == 8080);
+    parse_ok("write:kind=pipe:site=a:errno=EPIPE", &r);
+    assert_true(r.site == 0xa && r.kinds == FL_KIND_PIPE);
+    parse_ok("getaddrinfo:host=db.internal:site=cafe:eai=EAI_AGAIN", &r);
+    assert_true(r.site == 0xcafe);
+
+    parse_bad("write:site=:errno=EIO", 7, "'site' needs a value");
+    parse_bad("write:site=xyz:errno=EIO", 12, "site: 'xyz' is not a call site");
+    parse_bad("write:site=123456789:errno=EIO", 12, "up to 8 hex digits");
+    parse_bad("write:site=0x:errno=EIO", 12, "is not a call site");
+    parse_bad("write:site=-1:errno=EIO", 12, "is not a call site");
+    parse_bad("write:site=12 34:errno=EIO", 12, "is not a call site");
+    parse_bad("write:site=1:site=2:errno=EIO", 14, "'site' given twice");
+    parse_bad("write:sit=1:errno=EIO", 7, "did you mean 'site'?");
+}
+
 static void test_long_text(void **state)
 {
     (void)state;
@@ -1081,6 +1124,7 @@ int main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_ids),
         cmocka_unit_test(test_escapes),
+        cmocka_unit_test(test_site),
         cmocka_unit_test(test_long_text),
         cmocka_unit_test(test_unknown_where),
         cmocka_unit_test(test_unknown_key),
