@@ -68,11 +68,11 @@ static void check_rule(const struct fl_ctl_rule *r, const char *text)
     /* effects: known bits, at least one, one wait at most, one way to fail at most */
     const unsigned known = FL_EFF_ERRNO | FL_EFF_DELAY | FL_EFF_SHORT | FL_EFF_TORN |
                            FL_EFF_DROP | FL_EFF_CORRUPT | FL_EFF_HANG | FL_EFF_EAI |
-                           FL_EFF_OFFSET;
+                           FL_EFF_OFFSET | FL_EFF_EOF | FL_EFF_SILENT | FL_EFF_SIGNAL;
     CHECK(r->effects != 0);
     CHECK((r->effects & ~known) == 0);
     CHECK((r->effects & FL_EFF_WAITS) != FL_EFF_WAITS);
-    unsigned terminal = r->effects & ~FL_EFF_WAITS;
+    unsigned terminal = r->effects & ~FL_EFF_NONTERMINAL;
     unsigned others = terminal & ~FL_EFF_ERRNO;
     CHECK(__builtin_popcount(others) <= 1);
     if ((terminal & FL_EFF_ERRNO) && others)
@@ -87,9 +87,14 @@ static void check_rule(const struct fl_ctl_rule *r, const char *text)
         CHECK(r->corrupt_bits >= 1 && r->corrupt_bits <= 65536);
     if (r->effects & FL_EFF_DELAY)
         CHECK(r->delay_ns >= 0 && r->delay_ns <= 24 * 3600 * FL_NS_PER_SEC);
+    if (r->effects & FL_EFF_SIGNAL)
+        CHECK(r->signo > 0 && r->signo < 65 && r->signal_after <= 1);
     if (r->short_is_share)
         CHECK(r->short_value <= 1000000);
     CHECK(r->short_is_share <= 1);
+    /* a site only from a site= part (the preload drops a site rule's other calls) */
+    CHECK(r->site_set <= 1 && (r->site_set || r->site == 0));
+    CHECK(!r->site_set || strstr(text, "site=") != NULL);
     CHECK(r->path_has_slash == (strchr(r->path, '/') != NULL));
     CHECK(r->peer_family == 0 || r->peer_family == AF_INET || r->peer_family == AF_INET6);
     if (!r->peer_family)

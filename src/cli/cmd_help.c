@@ -28,6 +28,14 @@ static const char rules_head[] =
     "  peer=ADDR     the socket's remote address: 127.0.0.1, 127.0.0.1:6379, [::1]:6379\n"
     "  port=N        the socket's local or remote port (connect: the port connected to)\n"
     "  host=GLOB     the name looked up (dns)\n"
+    "  site=HEX      only calls made from one call site: the place in the program that\n"
+    "                called (its return address, relative to its executable or library),\n"
+    "                hashed to 8 hex digits, as 'faultline inject --surface' lists them.\n"
+    "                Calls from other sites do not count for nth=, after= or count=:\n"
+    "                write:path=*/state.json:site=1a2b3c4d:nth=3:errno=EIO fails the 3rd\n"
+    "                write to state.json from that place. The hash is stable from run to\n"
+    "                run of the same build; a rebuild moves it. With silent, a site= rule\n"
+    "                takes effect at the receive, not at a poll before it\n"
     "  prob=P        fire with probability P (0.3 or 30%), drawn from the run's seed\n"
     "  nth=N         only the Nth matching call (with count=K: the Nth to the N+K-1th)\n"
     "  after=N       skip the first N matching calls\n"
@@ -78,6 +86,7 @@ static const char rules_head[] =
     "  dns:eai=EAI_AGAIN                         mem:errno=ENOMEM:after=1000:count=1\n"
     "  time:offset=+3600s                        io.lock:path=*.db:errno=EAGAIN:count=3\n"
     "  net.recv:port=6379:silent                 write:path=*/state.json:signal=SIGKILL\n"
+    "  fsync:path=*/state.json:site=1a2b3c4d:errno=EIO\n"
     "\n"
     "FAMILIES AND CALLS\n";
 

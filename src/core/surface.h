@@ -29,7 +29,12 @@
  *   4. fl_surface_points / fl_surface_json, fl_surface_point_rule for each point
  *   5. fl_surface_close(h, true)
  * A point's rule selects that point and no other in a run that repeats the observed one, so
- * RULE:nth=K:errno=EIO fails its K-th call and a rule's `seen` equals the point's count.
+ * RULE:nth=K:errno=EIO fails its K-th call, and the rule's `seen` equals the point's count
+ * as long as the program goes on as before after the fault. It may not: a retry, a rollback
+ * makes more calls at the point (seen > count), giving up makes fewer (seen < count).
+ * Limits of a subject: two sites' calls that differ only by a subject no selector names
+ * (stdio, pipes, AF_UNIX sockets: kind= only) share their rule's calls; a file named at
+ * random (mkstemp) has another name in the next run, so its rule will not match there.
  */
 #ifndef FL_SURFACE_H
 #define FL_SURFACE_H
@@ -92,7 +97,8 @@ struct fl_surface {
     _Atomic uint64_t seq;          /* calls seen (the sequence numbers come from here) */
     _Atomic uint32_t npoints;      /* points claimed */
     _Atomic uint32_t overflow;     /* calls whose point found no free slot */
-    _Atomic uint32_t processes;    /* processes that recorded into this table */
+    _Atomic uint32_t processes;    /* process images that recorded (a fork is one, so is an
+                                    * exec: the new image counts again) */
     uint32_t pad_;
     struct fl_surf_point points[FL_SURF_POINTS_MAX];
 };

@@ -12,7 +12,9 @@
  * fl_guard held (nothing the observer calls is recorded or faulted). A call is counted at
  * its point, the key hash of (call's base name, subject, site), in the shared table:
  *   1. the subject: for an fd, a hash cached per fd (fstat, readlink, getpeername once per
- *      fd, forgotten with fl_fd_forget), else the path, address or host of this call;
+ *      fd, forgotten with fl_fd_forget), with its text kept by hash for the points claimed
+ *      later (a socket's peer is gone once the connection ended: its name is what it was
+ *      when first seen); else the path, address or host of this call;
  *   2. the point: open addressing from the key; a free slot is claimed by a compare-and-swap
  *      of its key from 0, and its claimer writes the strings, then publishes `ready`
  *      (release); a point found by key is only counted, ready or not;
@@ -47,6 +49,8 @@
 #define FL_SUBJ_HASH_BITS 52
 #define FL_SUBJ_HASH_MASK ((UINT64_C(1) << FL_SUBJ_HASH_BITS) - 1)
 #define FL_OBS_VALID (UINT64_C(1) << 63)
+#define FL_SUBJ_NAMES 2048    /* fd subjects' texts kept per process, by entry (a power of two) */
+#define FL_SUBJ_NAME_PROBES 64
 
 static struct fl_surface *fl_surf;        /* NULL: not observing */
 static size_t fl_surf_base_len;
@@ -118,6 +122,15 @@ struct fl_subject {
     uint8_t flags;                    /* FL_SURF_CUT, FL_SURF_BASE */
     char text[FL_SURF_SUBJECT_MAX];
 };
+
+/* The text of an fd subject, by its entry: written once by whoever claims the slot, then
+ * read only, so a reader that sees `ready` sees the whole text. */
+struct fl_subject_name {
+    _Atomic uint64_t entry;           /* 0: free */
+    _Atomic uint32_t ready;
+    struct fl_subject subject;
+};
+static struct fl_subject_name *fl_subject_names; /* FL_SUBJ_NAMES, private to the process */
 
 static void fl_subject_set(struct fl_subject *t, unsigned kind, const char *text)
 {
@@ -314,6 +327,41 @@ static uint64_t fl_subject_entry(const struct fl_subject *t)
            fl_subject_hash(t);
 }
 
+static void fl_subject_keep(uint64_t entry, const struct fl_subject *t)
+{
+    for (unsigned i = 0; fl_subject_names && i < FL_SUBJ_NAME_PROBES; i++) {
+        struct fl_subject_name *n = &fl_subject_names[(entry + i) & (FL_SUBJ_NAMES - 1)];
+        uint64_t e = atomic_load_explicit(&n->entry, memory_order_acquire);
+        if (e == entry)
+            return;
+        if (e == 0 && atomic_compare_exchange_strong(&n->entry, &e, entry)) {
+            n->subject = *t;
+            atomic_store_explicit(&n->ready, 1, memory_order_release);
+            return;
+        }
+        if (e == entry)
+            return;
+    }
+}
+
+/* The text kept for an fd subject's entry; false if none (the table was full). */
+static bool fl_subject_recall(uint64_t entry, struct fl_subject *t)
+{
+    for (unsigned i = 0; fl_subject_names && i < FL_SUBJ_NAME_PROBES; i++) {
+        struct fl_subject_name *n = &fl_subject_names[(entry + i) & (FL_SUBJ_NAMES - 1)];
+        uint64_t e = atomic_load_explicit(&n->entry, memory_order_acquire);
+        if (e == 0)
+            return false;
+        if (e == entry) {
+            if (!atomic_load_explicit(&n->ready, memory_order_acquire))
+                return false;
+            *t = n->subject;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The fd's cached subject entry, computed on first use. */
 static uint64_t fl_fd_subject(int fd)
 {
@@ -327,6 +375,7 @@ static uint64_t fl_fd_subject(int fd)
     memset(&t, 0, offsetof(struct fl_subject, text) + 1);
     fl_subject_fd(&t, fd);
     uint64_t v = fl_subject_entry(&t);
+    fl_subject_keep(v, &t);
     if (cached)
         atomic_store_explicit(&fl_obs_fdtab[fd], v, memory_order_relaxed);
     return v;
@@ -357,13 +406,15 @@ static void fl_atomic_max(_Atomic uint64_t *a, uint64_t v)
         ;
 }
 
-/* Write a point just claimed, then publish it. t: the call's subject, if already known. */
+/* Write a point just claimed, then publish it. t: the call's subject, or NULL for an fd's
+ * (found by its entry). */
 static void fl_point_fill(struct fl_surf_point *p, int op, uint32_t site, const void *ret,
-                          const struct fl_subject *t)
+                          const struct fl_subject *t, uint64_t entry)
 {
     struct fl_subject now;
     if (!t) {
-        fl_subject_now(&now);
+        if (!fl_subject_recall(entry, &now))
+            fl_subject_now(&now);
         t = &now;
     }
     p->op = (uint16_t)op;
@@ -379,7 +430,7 @@ static void fl_point_fill(struct fl_surf_point *p, int op, uint32_t site, const 
 }
 
 static struct fl_surf_point *fl_point_find(uint64_t key, int op, uint32_t site, const void *ret,
-                                           const struct fl_subject *t)
+                                           const struct fl_subject *t, uint64_t entry)
 {
     for (uint64_t i = 0; i < FL_SURF_PROBE_MAX; i++) {
         struct fl_surf_point *p = &fl_surf->points[(key + i) & (FL_SURF_POINTS_MAX - 1)];
@@ -389,7 +440,7 @@ static struct fl_surf_point *fl_point_find(uint64_t key, int op, uint32_t site, 
         if (k != 0)
             continue;
         if (atomic_compare_exchange_strong(&p->key, &k, key)) {
-            fl_point_fill(p, op, site, ret, t);
+            fl_point_fill(p, op, site, ret, t, entry);
             return p;
         }
         if (k == key) /* claimed for this very point meanwhile */
@@ -423,7 +474,7 @@ void fl_observe_call(void)
     }
     uint64_t key = fl_mix3(entry & ~FL_OBS_VALID, fl_op_base[op], site);
     key += !key; /* 0 marks a free slot */
-    struct fl_surf_point *p = fl_point_find(key, op, site, ret, text);
+    struct fl_surf_point *p = fl_point_find(key, op, site, ret, text, entry);
     if (!p) {
         atomic_fetch_add_explicit(&s->overflow, 1, memory_order_relaxed);
         return;
@@ -466,6 +517,9 @@ void fl_observe_init(void)
     void *tab = mmap(NULL, FL_FDTAB_SIZE * sizeof(uint64_t), PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     fl_obs_fdtab = tab == MAP_FAILED ? NULL : tab;
+    void *names = mmap(NULL, FL_SUBJ_NAMES * sizeof(struct fl_subject_name),
+                       PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    fl_subject_names = names == MAP_FAILED ? NULL : names;
     /* a point is named by its call's base name: op's variants share one */
     char bases[FL_OP_COUNT][FL_SURF_CALL_MAX];
     for (int op = 0; op < FL_OP_COUNT; op++) {

@@ -73,6 +73,9 @@ struct fl_call {
     const struct sockaddr *addr;
     socklen_t addrlen;
 };
+/* A signal handler that makes wrapped calls between a wrapper's fl_cand and its fl_fire_slow
+ * overwrites fl_call: the interrupted call is then taken for the handler's last one. Rare,
+ * and never unsafe (the fields stay valid for the handler's call until fl_cand resets them). */
 extern FL_TLS struct fl_call fl_call;
 
 /* Rules that apply to op and are on; 0 on the fast path. A call that goes on is described
