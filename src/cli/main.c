@@ -32,6 +32,7 @@ static const struct fl_cmd commands[] = {
     {"run", "run experiments: faults, probes, load, verdicts and reports", cmd_run},
     {"status", "list the faults that are active", cmd_status},
     {"stop", "freeze a process with SIGSTOP for a while; it is always resumed", cmd_stop},
+    {"sweep", "find where a program breaks: every call site, every fault, one command", cmd_sweep},
     {"validate", "check experiment files without running them", cmd_validate},
     {"version", "print the version", cmd_version},
 };

@@ -44,6 +44,7 @@ FL_TLS int fl_recv_flags;
 FL_TLS int fl_post_signal;
 _Atomic unsigned char fl_stdio_failed[FL_FDTAB_SIZE];
 uint64_t fl_silent_rules;
+uint64_t fl_sticky_rules;
 static uint64_t fl_silent_recv_rules; /* the silent rules that hold receives (not connect) */
 _Atomic unsigned char fl_silent_fd[FL_FDTAB_SIZE];
 
@@ -204,6 +205,8 @@ __attribute__((constructor(101))) static void fl_init(void)
             fl_subject_rules |= UINT64_C(1) << i;
         if (c->rules[i].site_set)
             fl_site_rules |= UINT64_C(1) << i;
+        if (c->rules[i].effects & (FL_EFF_SILENT | FL_EFF_EOF))
+            fl_sticky_rules |= UINT64_C(1) << i;
         if (c->rules[i].effects & FL_EFF_SILENT) {
             fl_silent_rules |= UINT64_C(1) << i;
             /* a wait (poll) has no call site of its own: a site= rule is met at the receive */
@@ -710,7 +713,7 @@ static unsigned fl_silent_mark(const struct fl_ctl *c, int fd)
     if (fd < 0 || fd >= FL_FDTAB_SIZE)
         return 0;
     unsigned v = atomic_load_explicit(&fl_silent_fd[fd], memory_order_relaxed);
-    if (v && !fl_rule_on(c, (int)(v & ~FL_SILENT_CONNECTING) - 1)) {
+    if (v && !fl_rule_on(c, FL_MARK_RULE(v))) {
         atomic_store_explicit(&fl_silent_fd[fd], 0, memory_order_relaxed);
         v = 0;
     }
@@ -723,6 +726,8 @@ unsigned fl_silent_state(int fd)
     if (!c || fd < 0 || fd >= FL_FDTAB_SIZE)
         return 0;
     unsigned v = fl_silent_mark(c, fd);
+    if (v & FL_STICKY_EOF)
+        return 0; /* at its end: that is readable, as the kernel says */
     if (v)
         return v;
     uint64_t cand = fl_silent_recv_rules &
@@ -873,8 +878,15 @@ bool fl_silent_connect_pending(int fd)
     return c && (fl_silent_mark(c, fd) & FL_SILENT_CONNECTING);
 }
 
-/* A receive on an fd already held silent: wait or fail as the first one did. Returns 0 to go
- * on with the call as usual, -1 to return -1 (errno set). */
+void fl_mark_eof(int fd, int idx)
+{
+    if (fd >= 0 && fd < FL_FDTAB_SIZE)
+        atomic_store_explicit(&fl_silent_fd[fd], (unsigned char)((idx + 1) | FL_STICKY_EOF),
+                              memory_order_relaxed);
+}
+
+/* A receive on an fd already held silent or at its end: wait or fail as the first one did.
+ * Returns 0 to go on with the call as usual, -1 to return -1 (errno set), 1 to return 0. */
 int fl_silent_before_recv(int fd)
 {
     const struct fl_ctl *c = fl_ctl_active;
@@ -882,5 +894,7 @@ int fl_silent_before_recv(int fd)
     if (!v)
         return 0;
     /* a socket still connecting reads as one whose peer says nothing */
-    return fl_silent_recv(fd, (int)(v & ~FL_SILENT_CONNECTING) - 1) < 0 ? -1 : 0;
+    if (v & FL_STICKY_EOF)
+        return 1;
+    return fl_silent_recv(fd, FL_MARK_RULE(v)) < 0 ? -1 : 0;
 }

@@ -203,7 +203,13 @@ static inline void fl_post_check(int *unused)
  * marked: its value is the rule's index + 1, with FL_SILENT_CONNECTING for a connect that is
  * never answered (never writable either). Marks end with the fd (fl_fd_forget) or the rule. */
 #define FL_SILENT_CONNECTING 0x80u
+/* eof marks too: an fd whose read an eof rule ended stays at its end (the peer that closed a
+ * connection does not reopen it; a new connection is another fd) */
+#define FL_STICKY_EOF 0x40u
+#define FL_MARK_RULE(v) ((int)((v) & 0x3fu) - 1)
 extern uint64_t fl_silent_rules;
+extern uint64_t fl_sticky_rules; /* silent and eof rules: the receive wrappers' precheck */
+void fl_mark_eof(int fd, int idx);
 extern _Atomic unsigned char fl_silent_fd[FL_FDTAB_SIZE];
 /* The fd's silence as poll must show it: 0 (not silent), else a mark value. A rule that would
  * fire on the next receive fires at the wait instead and marks the fd: a careful client
@@ -222,8 +228,11 @@ int fl_silent_before_recv(int fd);
 #define FL_SILENT_PRECHECK(fd, flags)                                                             \
     do {                                                                                          \
         fl_recv_flags = (flags);                                                                  \
-        if (FL_UNLIKELY(fl_silent_rules) && fl_silent_before_recv(fd) < 0)                        \
-            return -1;                                                                            \
+        if (FL_UNLIKELY(fl_sticky_rules)) {                                                       \
+            int held_ = fl_silent_before_recv(fd);                                                \
+            if (held_ != 0)                                                                       \
+                return held_ < 0 ? -1 : 0;                                                        \
+        }                                                                                         \
     } while (0)
 
 /* Effects */

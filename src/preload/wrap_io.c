@@ -268,6 +268,8 @@ FL_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
     struct fl_plan p = fl_plan_for(&h, n);                                                        \
     if (p.act == FL_ACT_FAIL)                                                                     \
         return fl_fail(&h);                                                                       \
+    if (h.r->effects & FL_EFF_EOF)                                                                \
+        fl_mark_eof(fd, h.idx);                                                                   \
     if (p.act == FL_ACT_RETURN) {                                                                 \
         fl_drop_advance(FL_OP_##op, fd, p.ret);                                                   \
         return p.ret;                                                                             \
@@ -352,6 +354,8 @@ FL_WRAPPER_FD(ssize_t, __recvfrom_chk,
     struct fl_plan p = fl_plan_for(&h, total);                                                    \
     if (p.act == FL_ACT_FAIL)                                                                     \
         return fl_fail(&h);                                                                       \
+    if (h.r->effects & FL_EFF_EOF)                                                                \
+        fl_mark_eof(fd, h.idx);                                                                   \
     if (p.act == FL_ACT_RETURN) {                                                                 \
         fl_drop_advance(FL_OP_##op, fd, p.ret);                                                   \
         return p.ret;                                                                             \
@@ -444,6 +448,8 @@ static FL_COLD ssize_t fl_msg_wrap(uint64_t cand, bool recv, int fd, struct msgh
     struct fl_plan p = fl_plan_for(&h, total);
     if (p.act == FL_ACT_FAIL)
         return fl_fail(&h);
+    if (recv && (h.r->effects & FL_EFF_EOF))
+        fl_mark_eof(fd, h.idx);
     if (p.act == FL_ACT_RETURN)
         return p.ret;
     struct iovec cut[FL_IOV_MAX];

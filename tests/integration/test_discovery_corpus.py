@@ -127,7 +127,9 @@ def trial(name, variant, programs, tmp_path, faultline=None, env=None):
         argv = prog + substitute(case["args"], subs)
         stats = out_dir / "stats.json"
         if faultline:
-            argv = [os.path.abspath(faultline), "inject", "-q", "--timeout", f"{TIMEOUT}s",
+            # one seed, so a rule that draws (corrupt's bits) meets the same bytes each run
+            argv = [os.path.abspath(faultline), "inject", "-q", "--seed", "1",
+                    "--timeout", f"{TIMEOUT}s",
                     "--kill-after", "1s", "--stats-file", str(stats), "--json",
                     "-r", case["rule"], "--", *argv]
         w = outcome.watch(argv, timeout=(TIMEOUT + 5) if faultline else BASELINE_TIMEOUT,

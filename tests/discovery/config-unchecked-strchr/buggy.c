@@ -47,7 +47,13 @@ int main(int argc, char **argv)
         return 2;
     }
     int fd = open(argv[1], O_RDONLY);
-    ssize_t n = fd < 0 ? -1 : read(fd, text, sizeof text - 1);
+    /* read to the end: a read may return less than the file holds */
+    ssize_t n = 0, got = fd < 0 ? -1 : 1;
+    while (got > 0 && (size_t)n < sizeof text - 1)
+        if ((got = read(fd, text + n, sizeof text - 1 - (size_t)n)) > 0)
+            n += got;
+    if (got < 0)
+        n = -1;
     if (n < 0) {
         fprintf(stderr, "showconf: %s: %s\n", argv[1], strerror(errno));
         return 1;

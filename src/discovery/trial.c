@@ -1,0 +1,595 @@
+/* SPDX-License-Identifier: MIT */
+/* trial.c - see trial.h. */
+#include "trial.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "fault.h"
+#include "surface.h"
+
+#define FL_HOOK_TIMEOUT_NS (60 * INT64_C(1000000000))
+#define FL_SAMPLE_NS (20 * INT64_C(1000000)) /* how often a running target is looked at */
+#define FL_BUSY_WINDOW_NS INT64_C(1000000000)
+
+extern char **environ;
+
+static _Atomic bool fl_stop_all;
+
+void fl_trial_interrupt(void) { atomic_store(&fl_stop_all, true); }
+bool fl_trial_interrupted(void) { return atomic_load(&fl_stop_all); }
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- words and environments -------------------------------------------------------------- */
+
+void fl_free_words(char **words)
+{
+    for (size_t i = 0; words && words[i]; i++)
+        free(words[i]);
+    free(words);
+}
+
+char **fl_split_words(const char *line, const char *what, struct fl_err *err)
+{
+    size_t cap = 8, n = 0, len = strlen(line);
+    char **out = calloc(cap, sizeof(*out));
+    char *word = malloc(len + 1);
+    if (!out || !word)
+        goto oom;
+    const char *p = line;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n')
+            p++;
+        if (!*p)
+            break;
+        size_t w = 0;
+        char quote = 0;
+        const char *start = p;
+        while (*p && (quote || (*p != ' ' && *p != '\t' && *p != '\n'))) {
+            if (quote) {
+                if (*p == quote)
+                    quote = 0;
+                else if (*p == '\\' && quote == '"' && (p[1] == '"' || p[1] == '\\'))
+                    word[w++] = *++p;
+                else
+                    word[w++] = *p;
+            } else if (*p == '\'' || *p == '"') {
+                quote = *p;
+            } else if (*p == '\\' && p[1]) {
+                word[w++] = *++p;
+            } else {
+                word[w++] = *p;
+            }
+            p++;
+        }
+        if (quote) {
+            fl_err_set(err, EINVAL, "%s: col %d: unclosed %c (quote the whole argument, or "
+                                    "escape the quote with \\)",
+                       what, (int)(start - line) + 1, quote);
+            goto fail;
+        }
+        word[w] = '\0';
+        if (n + 2 > cap) {
+            char **grown = realloc(out, (cap *= 2) * sizeof(*out));
+            if (!grown)
+                goto oom;
+            out = grown;
+        }
+        if (!(out[n++] = strdup(word)))
+            goto oom;
+        out[n] = NULL;
+    }
+    if (n == 0) {
+        fl_err_set(err, EINVAL, "%s: expected a command, got an empty line", what);
+        goto fail;
+    }
+    free(word);
+    return out;
+oom:
+    fl_err_set(err, ENOMEM, "%s: out of memory", what);
+fail:
+    free(word);
+    fl_free_words(out);
+    return NULL;
+}
+
+char **fl_clean_environ(void)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **out = calloc(n + 1, sizeof(*out));
+    size_t k = 0;
+    for (size_t i = 0; out && i < n; i++) {
+        if (!strncmp(environ[i], "LD_PRELOAD=", 11) || !strncmp(environ[i], "FAULTLINE_", 10))
+            continue;
+        out[k++] = strdup(environ[i]);
+    }
+    return out;
+}
+
+/* base + the extra NAME=VALUE strings (NULL-terminated list); the caller frees the array
+ * only (the strings belong to base and extra). */
+static char **env_with(char **base, char **extra)
+{
+    size_t nb = 0, ne = 0;
+    while (base[nb])
+        nb++;
+    while (extra[ne])
+        ne++;
+    char **out = calloc(nb + ne + 1, sizeof(*out));
+    if (!out)
+        return NULL;
+    memcpy(out, base, nb * sizeof(*out));
+    memcpy(out + nb, extra, ne * sizeof(*out));
+    return out;
+}
+
+/* argv with every "{dir}" replaced by dir; free with fl_free_words. */
+static char **substitute(char **argv, const char *dir)
+{
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **out = calloc(n + 1, sizeof(*out));
+    for (size_t i = 0; out && i < n; i++) {
+        size_t need = strlen(argv[i]) + 1, dl = strlen(dir);
+        for (const char *q = argv[i]; (q = strstr(q, "{dir}")); q += 5)
+            need += dl;
+        char *w = malloc(need), *o = w;
+        if (!w)
+            break;
+        for (const char *q = argv[i]; *q;) {
+            if (!strncmp(q, "{dir}", 5)) {
+                memcpy(o, dir, dl);
+                o += dl;
+                q += 5;
+            } else {
+                *o++ = *q++;
+            }
+        }
+        *o = '\0';
+        out[i] = w;
+    }
+    return out;
+}
+
+/* ---- trees ------------------------------------------------------------------------------- */
+
+static int copy_file(const char *src, const char *dst, mode_t mode, struct fl_err *err)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return fl_err_set(err, errno, "%s: %s", src, strerror(errno));
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode & 07777);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        return fl_err_set(err, e, "%s: %s", dst, strerror(e));
+    }
+    int rc = 0;
+    for (;;) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+        if (n == 0)
+            break;
+        if (n > 0)
+            continue;
+        if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) {
+            rc = fl_err_set(err, errno, "%s: %s", dst, strerror(errno));
+            break;
+        }
+        char buf[65536];
+        ssize_t r;
+        while ((r = read(in, buf, sizeof(buf))) > 0)
+            if (write(out, buf, (size_t)r) != r) {
+                rc = fl_err_set(err, errno ? errno : EIO, "%s: %s", dst, strerror(errno));
+                break;
+            }
+        if (r < 0)
+            rc = fl_err_set(err, errno, "%s: %s", src, strerror(errno));
+        break;
+    }
+    close(in);
+    close(out);
+    return rc;
+}
+
+int fl_copy_tree(const char *src, const char *dst, struct fl_err *err)
+{
+    DIR *d = opendir(src);
+    if (!d)
+        return fl_err_set(err, errno, "%s: %s", src, strerror(errno));
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        char s[PATH_MAX], t[PATH_MAX];
+        if (snprintf(s, sizeof(s), "%s/%s", src, de->d_name) >= (int)sizeof(s) ||
+            snprintf(t, sizeof(t), "%s/%s", dst, de->d_name) >= (int)sizeof(t)) {
+            rc = fl_err_set(err, ENAMETOOLONG, "%s/%s: path too long", src, de->d_name);
+            break;
+        }
+        struct stat st;
+        if (lstat(s, &st) < 0) {
+            rc = fl_err_set(err, errno, "%s: %s", s, strerror(errno));
+        } else if (S_ISDIR(st.st_mode)) {
+            if (mkdir(t, st.st_mode & 07777) < 0)
+                rc = fl_err_set(err, errno, "%s: %s", t, strerror(errno));
+            else
+                rc = fl_copy_tree(s, t, err);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t n = readlink(s, target, sizeof(target) - 1);
+            if (n < 0 || (target[n] = '\0', symlink(target, t) < 0))
+                rc = fl_err_set(err, errno, "%s: %s", t, strerror(errno));
+        } else if (S_ISREG(st.st_mode)) {
+            rc = copy_file(s, t, st.st_mode, err);
+        } /* sockets, fifos, devices: not part of a template */
+    }
+    closedir(d);
+    return rc;
+}
+
+
+/* ---- processes --------------------------------------------------------------------------- */
+
+/* Start argv in its own process group, cwd dir, stdin from /dev/null, stdout and stderr to
+ * the given files. Returns 0 with *pid, or an errno (exec failures included: glibc's
+ * posix_spawn reports them). */
+static int spawn(char **argv, char **envp, const char *dir, const char *out, const char *errf,
+                 pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    posix_spawn_file_actions_addchdir_np(&fa, dir);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 2, errf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setpgroup(&at, 0);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawnp(pid, argv[0], &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    return rc;
+}
+
+/* User + system CPU seconds of every process in a process group. */
+static double group_cpu(pid_t pgid)
+{
+    static long hz;
+    if (!hz)
+        hz = sysconf(_SC_CLK_TCK);
+    double total = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        char path[64], buf[1024];
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        char *rp = strrchr(buf, ')');
+        int ppid, pgrp;
+        char state;
+        unsigned long ut, st;
+        /* fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt
+         * majflt cmajflt utime stime */
+        if (rp && sscanf(rp + 1, " %c %d %d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &state,
+                         &ppid, &pgrp, &ut, &st) == 5 && pgrp == pgid)
+            total += (double)(ut + st) / (double)hz;
+    }
+    if (d)
+        closedir(d);
+    return total;
+}
+
+static void sample_counts(pid_t pid, int *fds, int *threads)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(path);
+    if (d) {
+        int n = 0;
+        struct dirent *de;
+        while ((de = readdir(d)))
+            n += de->d_name[0] != '.';
+        closedir(d);
+        if (n > *fds)
+            *fds = n;
+    }
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f) {
+        char line[128];
+        while (fgets(line, sizeof(line), f)) {
+            int t;
+            if (sscanf(line, "Threads: %d", &t) == 1 && t > *threads)
+                *threads = t;
+        }
+        fclose(f);
+    }
+}
+
+struct waited {
+    int status;              /* shell style */
+    bool timed_out, interrupted;
+    double wall_s, cpu_s, cpu_last_s, cpu_window_s;
+    int fds_peak, threads_peak;
+};
+
+/* Wait for pid (leader of its group) up to timeout_ns; kill the group at the timeout or on
+ * an interrupt; after it ends, kill what is left of the group. */
+static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, struct waited *w)
+{
+    memset(w, 0, sizeof(*w));
+    int64_t start = mono_ns(), deadline = start + timeout_ns;
+    int64_t window = timeout_ns / 2 < FL_BUSY_WINDOW_NS ? timeout_ns / 2 : FL_BUSY_WINDOW_NS;
+    double cpu_at_window = -1;
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int status = 0;
+    struct rusage ru;
+    memset(&ru, 0, sizeof(ru));
+    for (;;) {
+        pid_t r = wait4(pid, &status, WNOHANG, &ru);
+        if (r == pid)
+            break;
+        int64_t now = mono_ns();
+        if (atomic_load(&fl_stop_all) || now >= deadline) {
+            w->interrupted = atomic_load(&fl_stop_all);
+            w->timed_out = !w->interrupted;
+            if (w->timed_out) {
+                double cpu = group_cpu(pid);
+                w->cpu_s = cpu;
+                if (cpu_at_window >= 0) {
+                    w->cpu_last_s = cpu - cpu_at_window;
+                    w->cpu_window_s = (double)window / 1e9;
+                }
+            }
+            kill(-pid, SIGKILL);
+            wait4(pid, &status, 0, &ru);
+            break;
+        }
+        if (cpu_at_window < 0 && now >= deadline - window)
+            cpu_at_window = group_cpu(pid);
+        if (sample && now - start >= FL_SAMPLE_NS)
+            sample_counts(pid, &w->fds_peak, &w->threads_peak);
+        int64_t slice = deadline - now;
+        if (cpu_at_window < 0 && deadline - window - now < slice)
+            slice = deadline - window - now;
+        if (slice > FL_SAMPLE_NS)
+            slice = FL_SAMPLE_NS;
+        if (slice < 1000000)
+            slice = 1000000;
+        if (pidfd >= 0) {
+            struct pollfd p = {pidfd, POLLIN, 0};
+            poll(&p, 1, (int)(slice / 1000000));
+        } else {
+            struct timespec ts = {0, (long)(slice < 5000000 ? slice : 5000000)};
+            nanosleep(&ts, NULL);
+        }
+    }
+    if (pidfd >= 0)
+        close(pidfd);
+    kill(-pid, SIGKILL); /* what the target left running in its group */
+    w->wall_s = (double)(mono_ns() - start) / 1e9;
+    if (!w->timed_out)
+        w->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    if (w->timed_out)
+        w->status = FL_EXIT_TIMEOUT;
+    else if (WIFSIGNALED(status))
+        w->status = 128 + WTERMSIG(status);
+    else
+        w->status = WEXITSTATUS(status);
+}
+
+/* Run a hook to its end (bounded by FL_HOOK_TIMEOUT_NS); its output goes to out. */
+static int run_hook(char **argv, char **envp, const char *dir, const char *out, int *status)
+{
+    pid_t pid;
+    int rc = spawn(argv, envp, dir, out, out, &pid);
+    if (rc)
+        return rc;
+    struct waited w;
+    wait_group(pid, FL_HOOK_TIMEOUT_NS, false, &w);
+    *status = w.status;
+    return 0;
+}
+
+static void read_tail(const char *path, char *buf, size_t cap, size_t *total, bool head)
+{
+    buf[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    off_t size = fstat(fd, &st) == 0 ? st.st_size : 0;
+    if (total)
+        *total = (size_t)size;
+    off_t from = head || size < (off_t)cap ? 0 : size - (off_t)cap + 1;
+    ssize_t n = pread(fd, buf, cap - 1, from);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+}
+
+/* ---- a trial ----------------------------------------------------------------------------- */
+
+int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules,
+                 struct fl_surface_handle **surface, unsigned trial_no,
+                 struct fl_trial_result *res, struct fl_err *err)
+{
+    memset(res, 0, sizeof(*res));
+    char dir[PATH_MAX], ctl[PATH_MAX], out[PATH_MAX], errf[PATH_MAX], hook_out[PATH_MAX],
+        surface_path[PATH_MAX];
+    snprintf(surface_path, sizeof(surface_path), "%s/t%u.surface", env->root, trial_no);
+    if (surface)
+        *surface = NULL;
+    snprintf(dir, sizeof(dir), "%s/t%u", env->root, trial_no);
+    snprintf(ctl, sizeof(ctl), "%s/t%u.ctl", env->root, trial_no);
+    snprintf(out, sizeof(out), "%s/t%u.out", env->root, trial_no);
+    snprintf(errf, sizeof(errf), "%s/t%u.err", env->root, trial_no);
+    snprintf(hook_out, sizeof(hook_out), "%s/t%u.hook", env->root, trial_no);
+    if (mkdir(dir, 0700) < 0)
+        return fl_err_set(err, errno, "%s: cannot make the trial directory: %s", dir,
+                          strerror(errno));
+    int rc = 0;
+    struct fl_ctl_handle *h = NULL;
+    char **argv = NULL, **setup = NULL, **check = NULL, **teardown = NULL;
+    char **hook_env = NULL, **target_env = NULL, **check_env = NULL;
+    char trial_var[PATH_MAX + 32], preload_var[PATH_MAX + 16], ctl_var[PATH_MAX + 16],
+        surf_var[PATH_MAX + 24];
+    snprintf(trial_var, sizeof(trial_var), "FAULTLINE_TRIAL_DIR=%s", dir);
+    snprintf(preload_var, sizeof(preload_var), "LD_PRELOAD=%s", env->preload);
+    snprintf(ctl_var, sizeof(ctl_var), "FAULTLINE_CTL=%s", ctl);
+    snprintf(surf_var, sizeof(surf_var), "FAULTLINE_SURFACE=%s", surface_path);
+
+    if (env->template_dir && (rc = fl_copy_tree(env->template_dir, dir, err)) < 0)
+        goto out;
+    static const struct fl_rule_set no_rules;
+    if (surface && (rc = fl_surface_create(surface_path, dir, surface, err)) < 0)
+        goto out;
+    if ((rc = fl_ctl_create(ctl, rules ? rules : &no_rules, env->seed, trial_no,
+                            surface ? FL_CTL_OBSERVE : 0, &h, err)) < 0)
+        goto out;
+    if (env->exe)
+        snprintf(h->ctl->exe, sizeof(h->ctl->exe), "%s", env->exe);
+
+    argv = substitute(env->argv, dir);
+    setup = env->setup ? substitute(env->setup, dir) : NULL;
+    check = env->check ? substitute(env->check, dir) : NULL;
+    teardown = env->teardown ? substitute(env->teardown, dir) : NULL;
+    char *hook_extra[] = {trial_var, NULL};
+    char *target_extra[] = {trial_var, preload_var, ctl_var, surface ? surf_var : NULL, NULL};
+    hook_env = env_with(env->base_env, hook_extra);
+    target_env = env_with(env->base_env, target_extra);
+    if (!argv || (env->setup && !setup) || (env->check && !check) ||
+        (env->teardown && !teardown) || !hook_env || !target_env) {
+        rc = fl_err_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+
+    if (setup) {
+        int e = run_hook(setup, hook_env, dir, hook_out, &res->hook_status);
+        if (e || res->hook_status != 0) {
+            res->setup_failed = true;
+            if (e)
+                snprintf(res->check_output, sizeof(res->check_output), "cannot run %s: %s",
+                         setup[0], strerror(e));
+            else
+                read_tail(hook_out, res->check_output, sizeof(res->check_output), NULL, true);
+            goto teardown;
+        }
+    }
+
+    pid_t pid;
+    int e = spawn(argv, target_env, dir, out, errf, &pid);
+    if (e) {
+        res->exec_failed = true;
+        res->exec_errno = e;
+        res->status = e == ENOENT ? 127 : 126;
+        goto teardown;
+    }
+    struct waited w;
+    wait_group(pid, env->timeout_ns, true, &w);
+    res->status = w.status;
+    res->timed_out = w.timed_out;
+    res->interrupted = w.interrupted;
+    res->wall_s = w.wall_s;
+    res->cpu_s = w.cpu_s;
+    res->cpu_last_s = w.cpu_last_s;
+    res->cpu_window_s = w.cpu_window_s;
+    res->fds_peak = w.fds_peak;
+    res->threads_peak = w.threads_peak;
+    res->attached = (unsigned)atomic_load(&h->ctl->attached);
+    for (unsigned i = 0; rules && i < rules->n; i++) {
+        struct fl_rule_stats s;
+        if (fl_ctl_stats(h, (int)i, &s) == 0) {
+            res->seen[i] = s.seen;
+            res->injected[i] = s.injected;
+        }
+    }
+    read_tail(errf, res->target_stderr, sizeof(res->target_stderr), &res->stderr_bytes, false);
+    struct stat st;
+    res->stdout_bytes = stat(out, &st) == 0 ? (size_t)st.st_size : 0;
+    if (res->interrupted)
+        goto teardown;
+
+    if (check) {
+        char status_var[48], cpu_var[48], out_var[PATH_MAX + 24], err_var[PATH_MAX + 24];
+        snprintf(status_var, sizeof(status_var), "FAULTLINE_STATUS=%d", res->status);
+        snprintf(cpu_var, sizeof(cpu_var), "FAULTLINE_CPU_S=%.3f", res->cpu_s);
+        snprintf(out_var, sizeof(out_var), "FAULTLINE_STDOUT=%s", out);
+        snprintf(err_var, sizeof(err_var), "FAULTLINE_STDERR=%s", errf);
+        char *check_extra[] = {trial_var, status_var, cpu_var, out_var, err_var, NULL};
+        check_env = env_with(env->base_env, check_extra);
+        int ce = check_env ? run_hook(check, check_env, dir, hook_out, &res->check_status)
+                           : ENOMEM;
+        if (ce) {
+            res->check_status = 127;
+            snprintf(res->check_output, sizeof(res->check_output), "cannot run %s: %s", check[0],
+                     strerror(ce));
+        } else {
+            read_tail(hook_out, res->check_output, sizeof(res->check_output), NULL, true);
+        }
+    }
+teardown:
+    if (teardown) {
+        int ts;
+        run_hook(teardown, hook_env, dir, hook_out, &ts);
+    }
+out:
+    fl_ctl_close(h);
+    unlink(ctl);
+    unlink(out);
+    unlink(errf);
+    unlink(hook_out);
+    fl_remove_tree(dir);
+    fl_free_words(argv);
+    fl_free_words(setup);
+    fl_free_words(check);
+    fl_free_words(teardown);
+    free(hook_env);
+    free(target_env);
+    free(check_env);
+    return rc;
+}

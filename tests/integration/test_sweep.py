@@ -1,0 +1,251 @@
+# SPDX-License-Identifier: MIT
+"""`faultline sweep` on the discovery corpus (tests/discovery/): on every buggy twin it must
+find the planted bug (a finding of the case's outcome class), and each such finding, replayed
+with `faultline inject` on the fixed twin, must pass its check. Also its bad-input cases, its
+JSON, --surface, and SIGINT leaving nothing behind."""
+import glob
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from test_discovery_corpus import CASES, CORPUS, PY, Server, programs, substitute  # noqa: F401
+
+sys.path.insert(0, str(CORPUS))
+import outcome  # noqa: E402
+
+SEED = 20261207  # one seed: the same trials, the same bits flipped, on every run
+
+# what the sweep calls the outcome the corpus names for a case (a kill the sweep sends itself
+# is not a crash of the program: what counts is the state the kill left)
+SWEEP_KINDS = {
+    "crash": {"crash"},
+    "check-failed-silent": {"check-failed-silent"},
+    "check-failed-reported": {"check-failed-reported"},
+    "hang": {"hang"},
+    "busy-loop": {"busy-loop"},
+    "storm": {"storm", "busy-loop"},
+}
+
+
+def sweep_args(name, prog, subs, out, server):
+    case = CASES[name]
+    args = ["sweep", "-q", "--json", str(out), "--timeout", "3s", "--seed", str(SEED),
+            "-j", "1" if server else "2",
+            "--check", shlex.join(substitute(case["check"], subs))]
+    setup = substitute(case["setup"], subs) if case.get("setup") else None
+    if server:
+        # the server writes what it received in its own directory: each trial sees it
+        # through a link, one trial at a time
+        link = (f"rm -f {shlex.quote(str(server.dir))}/received.txt; "
+                f"ln -s {shlex.quote(str(server.dir))}/received.txt received.txt")
+        if setup:
+            link += "; " + shlex.join(setup)
+        setup = ["sh", "-c", link]
+    if setup:
+        args += ["--setup", shlex.join(setup)]
+    return args + ["--", *prog, *substitute(case["args"], subs)]
+
+
+class SharedServer(Server):
+    def __init__(self, kind, directory):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.dir = directory
+        super().__init__(kind, directory)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_sweep_finds_the_bug_and_the_fix_holds(name, programs, run, tmp_path):
+    case = CASES[name]
+    buggy, fixed = programs[(name, "buggy")], programs[(name, "fixed")]
+    if isinstance(buggy, str) or isinstance(fixed, str):
+        pytest.fail(buggy if isinstance(buggy, str) else fixed)
+    server = SharedServer(case["server"], tmp_path / "server") if case.get("server") else None
+    try:
+        subs = {"{dir}": "{dir}", "{case}": str(CORPUS / name), "{python}": PY,
+                "{port}": str(server.port if server else 0)}
+        out = tmp_path / "sweep.json"
+        r = run(*sweep_args(name, buggy, subs, out, server), timeout=600)
+        assert r.returncode == 1, f"sweep exit {r.returncode}: {r.stdout}\n{r.stderr}"
+        report = json.loads(out.read_text())
+        assert report["trials"] > 0 and report["complete"]
+        want = SWEEP_KINDS[case["buggy_outcome"]]
+        if "signal=" in case["rule"]:
+            want = {"check-failed-after-kill"}
+        # the bug is found as the corpus knows it (its outcome), or through the same fault
+        found = [f for f in report["findings"]
+                 if f["kind"] in want or fault_of(f["effect"]) == fault_of(case["rule"])]
+        assert found, (f"no {want} finding for {name} ({case['rule']}); findings: "
+                       f"{[(f['kind'], f['rules'][0]) for f in report['findings']]}")
+        # the planted bug's finding (the same fault as the case's rule), replayed on the
+        # fixed twin, passes its check
+        planted = [f for f in found if fault_of(f["effect"]) == fault_of(case["rule"])
+                   and same_call(f["call"], case["rule"])] or \
+                  [f for f in found if f["kind"] in want]
+        for f in (planted or found)[:2]:
+            rule = re.sub(r":site=[0-9a-f]{8}", "", f["rules"][0])
+            got = replay(name, fixed, rule, f["seed"], subs, server, tmp_path)
+            assert got in ("ok", "handled"), f"{name}: the fix does not hold under {rule}: {got}"
+    finally:
+        if server:
+            server.close()
+
+
+def fault_of(text):
+    """The fault a rule or effect names, without its amount: errno=EIO, short, eof, silent,
+    signal=SIGKILL, eai=EAI_AGAIN, corrupt."""
+    for part in reversed(text.split(":")):
+        key = part.split("=")[0]
+        if key in ("errno", "eai"):
+            return part
+        if key == "signal":
+            return part.split("@")[0].replace("=KILL", "=SIGKILL")
+        if key in ("short", "eof", "silent", "corrupt", "torn", "drop", "hang"):
+            return key
+    return text
+
+
+# the calls a rule's WHERE names, for telling the planted bug from others the sweep finds
+FAMILY_CALLS = {
+    "net.recv": {"recv", "recvfrom", "recvmsg", "read", "readv"},
+    "net.connect": {"connect"}, "net.send": {"send", "sendto", "sendmsg", "write", "writev"},
+    "io.lock": {"fcntl", "flock", "lockf"}, "dns": {"getaddrinfo", "gethostbyname"},
+    "io.write": {"write", "pwrite", "writev", "fwrite", "fputs", "fprintf", "fflush", "fclose",
+                 "putc", "fputc", "__overflow", "printf", "puts"},
+    "io.read": {"read", "pread", "readv", "fread", "fgets", "getline", "getdelim", "fgetc"},
+}
+
+
+def same_call(call, rule):
+    where = rule.split(":")[0]
+    return any(call == w or call in FAMILY_CALLS.get(w, ()) for w in where.split(","))
+
+
+def replay(name, prog, rule, seed, subs, server, tmp_path):
+    """Run the fixed program once under rule in a fresh trial directory, as the finding's repro
+    line would, and classify it as the corpus does."""
+    case = CASES[name]
+    n = len(list(tmp_path.glob("replay-*")))
+    d = tmp_path / f"replay-{n}"
+    d.mkdir()
+    s = dict(subs, **{"{dir}": str(d)})
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if server:
+        (server.dir / "received.txt").unlink(missing_ok=True)
+        os.symlink(server.dir / "received.txt", d / "received.txt")
+    if case.get("setup"):
+        subprocess.run(substitute(case["setup"], s), cwd=d, check=True, env=env)
+    stats = d.parent / (d.name + ".stats")
+    argv = [os.path.abspath(os.environ.get("FAULTLINE_BUILD", "build") + "/faultline"), "inject",
+            "-q", "--seed", str(seed), "--timeout", "3s", "--kill-after", "1s", "--json",
+            "--stats-file", str(stats), "-r", rule, "--", *prog,
+            *substitute(case["args"], s)]
+    w = outcome.watch(argv, timeout=10, cwd=d, env=env)
+    stderr = "".join(l for l in w.stderr.decode(errors="replace").splitlines(True)
+                     if not l.startswith("faultline: "))
+    (d.parent / "out").write_bytes(w.stdout)
+    (d.parent / "err").write_text(stderr)
+    chk = subprocess.run(substitute(case["check"], s), cwd=d, capture_output=True, text=True,
+                         env=dict(env, FAULTLINE_STATUS=str(w.status),
+                                  FAULTLINE_STDOUT=str(d.parent / "out"),
+                                  FAULTLINE_STDERR=str(d.parent / "err")))
+    faults = json.loads(stats.read_text())["rules"][0]["injected"] if stats.exists() else 0
+    sig = re.search(r"signal=SIG([A-Z]+)", rule)
+    if sig and w.status == 128 + signal.Signals["SIG" + sig.group(1)]:
+        # the kill the rule sends is expected: what counts is the state it left
+        return "ok" if chk.returncode == 0 else "check-failed-after-kill"
+    return outcome.classify(w.status, w.cpu, w.wall, chk.returncode, stderr, faults, w.runnable)
+
+
+# ---- the report and the surface ------------------------------------------------------------
+
+
+WRITER = """
+import json, os, sys
+state = {"n": 1}
+with open("state.json", "w") as f:
+    json.dump(state, f)
+print("saved")
+"""
+
+
+def test_sweep_json_says_what_it_did(run, tmp_path):
+    out = tmp_path / "s.json"
+    check = tmp_path / "check.py"
+    # what the program said it saved must be there
+    check.write_text("import json, os\n"
+                     "if 'saved' in open(os.environ['FAULTLINE_STDOUT']).read():\n"
+                     "    json.load(open('state.json'))\n")
+    r = run("sweep", "-q", "--json", out, "--seed", "7", "--check", f"{PY} {check}", "--", PY,
+            "-c", WRITER, timeout=300)
+    assert r.returncode in (0, 1), r.stderr
+    j = json.loads(out.read_text())
+    for key in ("version", "command", "seed", "trials", "points", "elapsed_s", "baseline",
+                "findings", "flaky", "outcomes", "complete"):
+        assert key in j
+    assert j["trials"] == sum(j["outcomes"].values()) and j["trials"] > 0
+    calls = {(p["call"], p["subject"]) for p in j["points"]}
+    assert ("write", "state.json") in calls or ("open", "state.json") in calls
+    for f in j["findings"]:
+        assert f["repro"].startswith(f"faultline inject --seed {j['seed']} -r ")
+        assert f["kind"] not in ("ok", "handled") and f["rules"]
+
+
+def test_surface_lists_the_points_and_stops(run, tmp_path):
+    r = run("sweep", "--surface", "--", PY, "-c", WRITER)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"\bwrite\s+state\.json\b", r.stdout) or re.search(r"open\s+state\.json",
+                                                                       r.stdout)
+    assert not glob.glob("/tmp/faultline-sweep-*/t*")
+
+
+def test_a_program_with_nothing_to_break_has_no_finding(run):
+    r = run("sweep", "-q", "--", "true")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "no finding" in r.stdout
+
+
+# ---- bad input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["--", "no-such-program-xyz"], 2, "cannot run 'no-such-program-xyz'"),
+    (["--check", "{notexec}", "--", "true"], 2, "--check: cannot run '{notexec}'"),
+    (["--dir", "/nonexistent-template", "--", "true"], 2, "--dir: /nonexistent-template"),
+    (["--check", "'unclosed", "--", "true"], 2, "unclosed"),
+    (["--budget", "lots", "--", "true"], 2, "--budget"),
+    (["--check", "false", "--", "true"], 3, "without any fault, the check fails"),
+    (["--", "sh", "-c", "kill -SEGV $$"], 3, "the baseline crashes"),
+    ([], 2, "no command given"),
+])
+def test_bad_input_gives_one_clear_line(run, tmp_path, args, code, words):
+    notexec = tmp_path / "check.txt"
+    notexec.write_text("not a program\n")
+    notexec.chmod(0o644)
+    args = [a.replace("{notexec}", str(notexec)) for a in args]
+    words = words.replace("{notexec}", str(notexec))
+    r = run("sweep", *args, timeout=60)
+    assert r.returncode == code, r.stderr
+    assert words in r.stderr
+
+
+def test_sigint_leaves_no_trial_directory_or_process(faultline, env, tmp_path):
+    before = set(glob.glob("/tmp/faultline-sweep-*"))
+    out = tmp_path / "partial.json"
+    p = subprocess.Popen([faultline, "sweep", "-q", "--json", str(out), "--timeout", "20s",
+                          "--", "sh", "-c", "sleep 0.5; echo x > f; sleep 5"], env=env,
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # the baseline takes 2 x 5.5 s: the interrupt lands in it or in the trials
+    p.send_signal(signal.SIGINT)
+    o, e = p.communicate(timeout=60)
+    assert p.returncode == 130, e
+    assert set(glob.glob("/tmp/faultline-sweep-*")) == before
+    left = subprocess.run(["pgrep", "-f", "sleep 0.5; echo x > f"], capture_output=True, text=True)
+    assert left.stdout.strip() == "", f"left running: {left.stdout}"
