@@ -375,9 +375,13 @@ static size_t effects_for(const struct fl_surf_point *p, struct effect_choice *o
 #define ADD(e, prim) (out[n++] = (struct effect_choice){(e), (prim)})
     switch (o->cls) {
     case FL_CLS_OPEN:
-        ADD("errno=ENOENT", true);
-        ADD("errno=EACCES", false);
+        /* ENOENT only outside the trial directory: a file of its own that the program found
+         * in the baseline and finds missing now was deleted, and starting afresh is then the
+         * right answer, not a bug; a missing system or shared file is the field's fault */
+        ADD("errno=EACCES", true);
         ADD("errno=EMFILE", false);
+        if (p->subject_kind != FL_SURF_PATH_REL)
+            ADD("errno=ENOENT", false);
         break;
     case FL_CLS_READ:
         if (sock) {

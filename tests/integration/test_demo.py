@@ -43,3 +43,29 @@ def test_demo_suite_verdicts_and_reports(run, tmp_path, build_dir):
     assert kill["restarts"] == 1 and kill["metrics"]["time_to_recover_ms"] <= 2000
     assert "<svg" in html.read_text()
     assert "storage" in md.read_text() and "naive writer" in md.read_text()
+
+
+def test_demo_discovery_part_tells_the_writers_apart(run, tmp_path, build_dir):
+    """Part 3 of the demo: `faultline sweep` on statekeeper, careful and naive, with the check
+    the demo uses (a valid state holding the old count or the new). The careful writer must
+    come out clean; the naive one must show its in-place rewrite (a kill mid-save leaves an
+    empty file) and its unchecked write errors."""
+    sk = str((build_dir / "examples" / "demo" / "statekeeper").resolve())
+    template = tmp_path / "template"
+    template.mkdir()
+    (template / "state.json").write_text('{"count": 41}\n')
+    check = (f"sh -c 'case $({sk} --check state.json) in \"valid count=41\"|\"valid count=42\") "
+             f"exit 0;; *) {sk} --check state.json; exit 1;; esac'")
+    found = {}
+    for mode in ("careful", "naive"):
+        out = tmp_path / f"{mode}.json"
+        flag = ["--naive"] if mode == "naive" else []
+        r = run("sweep", "-q", "--seed", "20261123", "--dir", template, "--check", check,
+                "--json", out, "--", sk, *flag, "state.json", timeout=300)
+        assert r.returncode in (0, 1), r.stderr
+        doc = json.loads(out.read_text())
+        assert doc["complete"] and doc["trials"] > 20
+        found[mode] = {(f["kind"], f["effect"]) for f in doc["findings"]}
+    assert found["careful"] == set(), found["careful"]
+    assert ("check-failed-after-kill", "signal=SIGKILL") in found["naive"]
+    assert any(k == "check-failed-silent" and e.startswith("errno=") for k, e in found["naive"])

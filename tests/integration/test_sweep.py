@@ -3,7 +3,6 @@
 find the planted bug (a finding of the case's outcome class), and each such finding, replayed
 with `faultline inject` on the fixed twin, must pass its check. Also its bad-input cases, its
 JSON, --surface, and SIGINT leaving nothing behind."""
-import glob
 import json
 import os
 import re
@@ -199,11 +198,13 @@ def test_sweep_json_says_what_it_did(run, tmp_path):
 
 
 def test_surface_lists_the_points_and_stops(run, tmp_path):
-    r = run("sweep", "--surface", "--", PY, "-c", WRITER)
+    scratch = tmp_path / "scratch"  # the sweep's own TMPDIR: what it leaves is seen alone
+    scratch.mkdir()
+    r = run("sweep", "--surface", "--", PY, "-c", WRITER, extra_env={"TMPDIR": str(scratch)})
     assert r.returncode == 0, r.stderr
     assert re.search(r"\bwrite\s+state\.json\b", r.stdout) or re.search(r"open\s+state\.json",
                                                                        r.stdout)
-    assert not glob.glob("/tmp/faultline-sweep-*/t*")
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_program_with_nothing_to_break_has_no_finding(run):
@@ -237,7 +238,9 @@ def test_bad_input_gives_one_clear_line(run, tmp_path, args, code, words):
 
 
 def test_sigint_leaves_no_trial_directory_or_process(faultline, env, tmp_path):
-    before = set(glob.glob("/tmp/faultline-sweep-*"))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = dict(env, TMPDIR=str(scratch))
     out = tmp_path / "partial.json"
     p = subprocess.Popen([faultline, "sweep", "-q", "--json", str(out), "--timeout", "20s",
                           "--", "sh", "-c", "sleep 0.5; echo x > f; sleep 5"], env=env,
@@ -246,6 +249,6 @@ def test_sigint_leaves_no_trial_directory_or_process(faultline, env, tmp_path):
     p.send_signal(signal.SIGINT)
     o, e = p.communicate(timeout=60)
     assert p.returncode == 130, e
-    assert set(glob.glob("/tmp/faultline-sweep-*")) == before
+    assert list(scratch.iterdir()) == []
     left = subprocess.run(["pgrep", "-f", "sleep 0.5; echo x > f"], capture_output=True, text=True)
     assert left.stdout.strip() == "", f"left running: {left.stdout}"
