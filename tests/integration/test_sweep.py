@@ -252,3 +252,33 @@ def test_sigint_leaves_no_trial_directory_or_process(faultline, env, tmp_path):
     assert list(scratch.iterdir()) == []
     left = subprocess.run(["pgrep", "-f", "sleep 0.5; echo x > f"], capture_output=True, text=True)
     assert left.stdout.strip() == "", f"left running: {left.stdout}"
+
+
+def test_resume_goes_on_where_an_interrupted_sweep_stopped(faultline, env, tmp_path):
+    """SIGINT in the middle of the trials writes the resume state; --resume with the same
+    arguments does only the trials left, keeps the seed, and ends complete."""
+    env = dict(env, TMPDIR=str(tmp_path))
+    target = ["sh", "-c", "echo one > a; echo two > b; sleep 0.4"]
+    args = [faultline, "sweep", "-j", "1", "--json"]
+    first = tmp_path / "first.json"
+    p = subprocess.Popen(args + [str(first), "--", *target], env=env, cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3)  # past the baseline (2 x 0.4 s), inside the trials (0.4 s each)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert "--resume" in err
+    j1 = json.loads(first.read_text())
+    assert not j1["complete"] and 0 < j1["trials"] < j1["planned"]
+    second = tmp_path / "second.json"
+    r = subprocess.run(args + [str(second), "--resume", "--", *target], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode in (0, 1), r.stderr
+    assert "resuming" in r.stderr
+    j2 = json.loads(second.read_text())
+    assert j2["seed"] == j1["seed"] and j2["complete"]
+    assert j2["trials"] == j2["planned"] == j1["planned"]
+    # and once complete there is nothing left to resume
+    r = subprocess.run(args + [str(second), "--resume", "--", *target], env=env, cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300)
+    assert "nothing to resume" in r.stderr or "no interrupted sweep" in r.stderr
