@@ -705,6 +705,8 @@ struct sweep {
     struct plan plan;
     struct baseline base;
     pthread_mutex_t lock;
+    pthread_cond_t worker_gone;  /* a worker found nothing left to run */
+    unsigned workers_left;
     size_t next;                 /* the next trial in plan order */
     size_t *deferred;            /* trials put back because their site already gave a finding */
     size_t ndeferred, deferred_next;
@@ -942,8 +944,13 @@ static void *worker(void *arg)
         pthread_mutex_lock(&sw->lock);
         size_t i = pick(sw);
         pthread_mutex_unlock(&sw->lock);
-        if (i == SIZE_MAX)
+        if (i == SIZE_MAX) {
+            pthread_mutex_lock(&sw->lock);
+            sw->workers_left--;
+            pthread_cond_signal(&sw->worker_gone);
+            pthread_mutex_unlock(&sw->lock);
             return NULL;
+        }
         run_one(sw, i);
     }
 }
@@ -1300,6 +1307,7 @@ int cmd_sweep(int argc, char **argv)
     }
     sw->cfg = &cfg;
     pthread_mutex_init(&sw->lock, NULL);
+    pthread_cond_init(&sw->worker_gone, NULL);
     sw->findings = json_array();
     sw->flaky = json_array();
     sw->env = (struct fl_trial_env){
@@ -1350,17 +1358,23 @@ int cmd_sweep(int argc, char **argv)
         sw->deadline_ns = sw->start_ns + cfg.budget_ns;
 
     pthread_t *workers = calloc(cfg.jobs, sizeof(*workers));
+    sw->workers_left = cfg.jobs;
     for (unsigned j = 0; j < cfg.jobs; j++)
         pthread_create(&workers[j], NULL, worker, sw);
     bool tty = isatty(2) && fl_log_get_level() >= FL_LOG_NOTICE;
     for (;;) {
-        struct timespec ts = {0, 200 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        /* wake for the progress line, or as soon as the last worker is done */
         pthread_mutex_lock(&sw->lock);
-        bool over = sw->done >= sw->plan.n || atomic_load(&sw->stop) ||
-                    (cfg.budget_trials && sw->started >= cfg.budget_trials) ||
-                    (sw->deadline_ns && now_ns() >= sw->deadline_ns) ||
-                    (sw->next >= sw->plan.n && sw->deferred_next >= sw->ndeferred);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (sw->workers_left)
+            pthread_cond_timedwait(&sw->worker_gone, &sw->lock, &ts);
+        bool over = sw->workers_left == 0;
         uint64_t done = sw->done;
         size_t nf = json_array_size(sw->findings);
         pthread_mutex_unlock(&sw->lock);
@@ -1412,6 +1426,7 @@ out:
     free(sw->deferred);
     free(sw->site_findings);
     pthread_mutex_destroy(&sw->lock);
+    pthread_cond_destroy(&sw->worker_gone);
     free(sw);
 out_cfg:
     json_decref(saved);
