@@ -229,24 +229,71 @@ out:
 
 /* ---- firing ------------------------------------------------------------------------------ */
 
+/* A wait that a signal handler must be able to end, as it ends a real blocking call. A loop
+ * of short sleeps loses a signal that lands between two of them (the handler runs, the next
+ * sleep does not see it, and the call never returns EINTR), so signals stay blocked for the
+ * whole wait and are let in only inside each sleep: ppoll swaps the mask atomically, the way
+ * pselect was made for. glibc's pthread_sigmask keeps its own internal signals unblocked. */
+struct fl_wait {
+    sigset_t old;
+    bool interruptible;
+};
+
+void fl_block_signals(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void fl_wait_begin(struct fl_wait *w)
+{
+    w->interruptible = !fl_no_eintr;
+    if (w->interruptible)
+        fl_block_signals(&w->old);
+}
+
+/* Sleep ns; true if a signal handler ran (pending ones run at the start of the sleep). */
+static bool fl_wait_ns(struct fl_wait *w, int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
+    if (!w->interruptible) {
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        return false;
+    }
+    /* the raw call: our ppoll wrapper is for the program's own waits */
+    return syscall(SYS_ppoll, NULL, 0, &ts, &w->old, (size_t)(_NSIG / 8)) < 0 && errno == EINTR;
+}
+
+static void fl_wait_end(struct fl_wait *w)
+{
+    if (w->interruptible)
+        pthread_sigmask(SIG_SETMASK, &w->old, NULL);
+}
+
 /* Wait ns; returns true if a signal handler ran and the wait may end in EINTR. */
 static bool fl_sleep_ns(int64_t ns)
 {
-    struct timespec ts = {.tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        if (!fl_no_eintr)
-            return true;
-    return false;
+    struct fl_wait w;
+    fl_wait_begin(&w);
+    bool interrupted = fl_wait_ns(&w, ns);
+    fl_wait_end(&w);
+    return interrupted;
 }
 
 /* Block until the rule is switched off (or the block is reverted), or a signal arrives. */
 static bool fl_hang(const struct fl_ctl *c, int idx)
 {
     uint64_t bit = UINT64_C(1) << idx;
-    while (atomic_load_explicit(&((struct fl_ctl *)c)->enabled, memory_order_acquire) & bit)
-        if (fl_sleep_ns(5 * 1000 * 1000))
-            return true;
-    return false;
+    struct fl_wait w;
+    fl_wait_begin(&w);
+    bool interrupted = false;
+    while (!interrupted &&
+           (atomic_load_explicit(&((struct fl_ctl *)c)->enabled, memory_order_acquire) & bit))
+        interrupted = fl_wait_ns(&w, 5 * 1000 * 1000);
+    fl_wait_end(&w);
+    return interrupted;
 }
 
 /* Keep of the site= rules among cand only those whose site is the current call's. */
@@ -780,17 +827,28 @@ static int64_t fl_now_ns(void)
 static int fl_silent_wait(const struct fl_ctl *c, int idx, int64_t limit_ns)
 {
     int64_t end = limit_ns >= 0 ? fl_now_ns() + limit_ns : INT64_MAX;
+    struct fl_wait w;
+    fl_wait_begin(&w);
+    int result;
     for (;;) {
-        if (!fl_rule_on(c, idx))
-            return 1;
+        if (!fl_rule_on(c, idx)) {
+            result = 1;
+            break;
+        }
         int64_t left = end - fl_now_ns();
-        if (left <= 0)
-            return 0;
-        if (fl_sleep_ns(left < 5000000 ? left : 5000000)) {
-            errno = EINTR;
-            return -1;
+        if (left <= 0) {
+            result = 0;
+            break;
+        }
+        if (fl_wait_ns(&w, left < 5000000 ? left : 5000000)) {
+            result = -1;
+            break;
         }
     }
+    fl_wait_end(&w);
+    if (result < 0)
+        errno = EINTR;
+    return result;
 }
 
 int fl_silent_recv(int fd, int idx)

@@ -21,6 +21,7 @@
 #ifndef FL_PRELOAD_H
 #define FL_PRELOAD_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -43,6 +44,10 @@
 extern struct fl_ctl *fl_ctl_active;          /* NULL: inject nothing */
 extern FL_TLS int fl_guard;                   /* >0: inside faultline's own code */
 extern FL_TLS int fl_no_eintr;                /* >0: a wait may not end in EINTR (malloc, clock) */
+/* Block every signal glibc lets us block, keeping the old mask. A wait made of many slices runs
+ * with signals blocked and lets them in only inside each slice (ppoll/pselect/epoll_pwait with
+ * the old mask), so a handler that runs ends the wait with EINTR as a real one would. */
+void fl_block_signals(sigset_t *old);
 extern FL_TLS int fl_nosignal;                /* the current send asked for MSG_NOSIGNAL */
 extern FL_TLS int fl_recv_flags;              /* the current receive's flags (MSG_DONTWAIT) */
 extern FL_TLS int fl_post_signal;             /* a signal=...@after rule fired: send it on return */

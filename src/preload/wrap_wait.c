@@ -99,7 +99,7 @@ struct fl_held {
     short events, hidden;
 };
 
-static int fl_poll_silent(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask)
+static int fl_poll_held(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask)
 {
     ppoll_fn real = (ppoll_fn)fl_resolve_extra("ppoll", &real_ppoll);
     int64_t deadline = fl_deadline(timeout_ns);
@@ -146,6 +146,19 @@ static int fl_poll_silent(struct pollfd *fds, nfds_t n, int64_t timeout_ns, cons
     }
 }
 
+/* The held waits run in slices with signals blocked; each slice lets in the mask the wait would
+ * have had (the caller's, or the one it was made with), so no handler runs between slices. */
+static int fl_poll_silent(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask)
+{
+    sigset_t old;
+    fl_block_signals(&old);
+    int r = fl_poll_held(fds, n, timeout_ns, mask ? mask : &old);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return r;
+}
+
 FL_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
     if (FL_LIKELY(!fl_silence_on()))
@@ -188,8 +201,8 @@ static int fl_count_bits(int nfds, const fd_set *s)
     return k;
 }
 
-static int fl_select_silent(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t timeout_ns,
-                            const sigset_t *mask, int64_t *left_ns)
+static int fl_select_held(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t timeout_ns,
+                          const sigset_t *mask, int64_t *left_ns)
 {
     pselect_fn real = (pselect_fn)fl_resolve_extra("pselect", &real_pselect);
     int64_t deadline = fl_deadline(timeout_ns);
@@ -244,6 +257,18 @@ static int fl_select_silent(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_
                    fl_count_bits(nfds, ex ? &e1 : NULL);
         }
     }
+}
+
+static int fl_select_silent(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, int64_t timeout_ns,
+                            const sigset_t *mask, int64_t *left_ns)
+{
+    sigset_t old;
+    fl_block_signals(&old);
+    int r = fl_select_held(nfds, rd, wr, ex, timeout_ns, mask ? mask : &old, left_ns);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return r;
 }
 
 FL_EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
@@ -356,8 +381,8 @@ static uint32_t fl_ep_hidden(unsigned state)
     return EPOLLIN | EPOLLPRI | EPOLLRDNORM | EPOLLRDBAND | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
 }
 
-static int fl_epoll_silent(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns,
-                           const sigset_t *mask)
+static int fl_epoll_held(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns,
+                         const sigset_t *mask)
 {
     epoll_pwait_fn real = (epoll_pwait_fn)fl_resolve_extra("epoll_pwait", &real_epoll_pwait);
     int64_t deadline = fl_deadline(timeout_ns);
@@ -384,10 +409,22 @@ static int fl_epoll_silent(int epfd, struct epoll_event *ev, int max, int64_t ti
             /* a level-triggered held fd is ready at once each time: do not spin on it */
             int64_t nap = fl_slice(deadline);
             struct timespec ts = fl_ts(nap < 2000000 ? nap : 2000000);
-            if (nanosleep(&ts, NULL) < 0 && errno == EINTR)
+            if (syscall(SYS_ppoll, NULL, 0, &ts, mask, (size_t)(_NSIG / 8)) < 0 && errno == EINTR)
                 return -1;
         }
     }
+}
+
+static int fl_epoll_silent(int epfd, struct epoll_event *ev, int max, int64_t timeout_ns,
+                           const sigset_t *mask)
+{
+    sigset_t old;
+    fl_block_signals(&old);
+    int r = fl_epoll_held(epfd, ev, max, timeout_ns, mask ? mask : &old);
+    int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return r;
 }
 
 FL_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms)
