@@ -23,6 +23,7 @@ int cmd_ctl(int argc, char **argv);
 int cmd_proxy(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_crash(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_corrupt(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
@@ -54,6 +55,8 @@ bool fl_common_option(int opt, const char *optarg_value);
 /* The preload library: $FAULTLINE_PRELOAD, next to this binary, in the build tree, installed.
  * 0, or -ENOENT (with an error printed unless quiet). */
 int fl_find_preload(char *out, size_t len, bool quiet);
+/* The recorder `faultline crash` preloads ($FAULTLINE_RECORDER, then the same places). */
+int fl_find_recorder(char *out, size_t len, bool quiet);
 
 /* The command of that name, or NULL. */
 const struct fl_cmd *fl_find_cmd(const char *name);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "discover_args.h"
 #include "ctlblock.h"
 #include "err.h"
 #include "fault.h"
@@ -120,53 +121,6 @@ static const struct option sweep_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* A command on PATH, or a path, that can be run: the bad-input check before any trial. */
-static bool runnable(const char *cmd, char *why, size_t len)
-{
-    if (strchr(cmd, '/')) {
-        struct stat st;
-        if (stat(cmd, &st) < 0) {
-            snprintf(why, len, "%s", strerror(errno));
-            return false;
-        }
-        if (!S_ISREG(st.st_mode) || access(cmd, X_OK) < 0) {
-            snprintf(why, len, "not an executable file");
-            return false;
-        }
-        return true;
-    }
-    const char *path = getenv("PATH");
-    if (!path)
-        path = "/usr/local/bin:/usr/bin:/bin";
-    while (*path) {
-        size_t n = strcspn(path, ":");
-        char p[PATH_MAX];
-        snprintf(p, sizeof(p), "%.*s/%s", (int)n, n ? path : ".", cmd);
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0)
-            return true;
-        path += n;
-        if (*path == ':')
-            path++;
-    }
-    snprintf(why, len, "not found on PATH");
-    return false;
-}
-
-static int parse_hook(const char *flag, const char *text, char ***out, char **keep)
-{
-    struct fl_err err = {""};
-    char what[32];
-    snprintf(what, sizeof(what), "%s", flag);
-    fl_free_words(*out);
-    *out = fl_split_words(text, what, &err);
-    if (!*out)
-        return fl_usage_error("%s", err.msg);
-    free(*keep);
-    *keep = strdup(text);
-    return 0;
-}
-
 static int parse_sweep(int argc, char **argv, struct sweep_config *cfg)
 {
     struct fl_err err = {""};
@@ -179,15 +133,15 @@ static int parse_sweep(int argc, char **argv, struct sweep_config *cfg)
             cfg->template_dir = optarg;
             break;
         case OPT_SETUP:
-            if ((rc = parse_hook("--setup", optarg, &cfg->setup, &cfg->setup_text)))
+            if ((rc = fl_parse_hook("--setup", optarg, &cfg->setup, &cfg->setup_text)))
                 return rc;
             break;
         case OPT_CHECK:
-            if ((rc = parse_hook("--check", optarg, &cfg->check, &cfg->check_text)))
+            if ((rc = fl_parse_hook("--check", optarg, &cfg->check, &cfg->check_text)))
                 return rc;
             break;
         case OPT_TEARDOWN:
-            if ((rc = parse_hook("--teardown", optarg, &cfg->teardown, &cfg->teardown_text)))
+            if ((rc = fl_parse_hook("--teardown", optarg, &cfg->teardown, &cfg->teardown_text)))
                 return rc;
             break;
         case OPT_EXE:
@@ -255,43 +209,8 @@ static int parse_sweep(int argc, char **argv, struct sweep_config *cfg)
                 return fl_usage_error("sweep: unexpected option");
         }
     }
-    if (optind < argc && strcmp(argv[optind], "--") == 0)
-        optind++;
-    if (optind >= argc)
-        return fl_usage_error("sweep: no command given (expected: faultline sweep [options] -- "
-                              "CMD [ARGS...])");
-    cfg->argv = argv + optind;
-    /* trials run in their own directory: a relative ./prog must still name this one */
-    char **progs[] = {cfg->argv, cfg->setup, cfg->check, cfg->teardown};
-    for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
-        char *p0 = progs[i] ? progs[i][0] : NULL;
-        if (p0 && strchr(p0, '/') && p0[0] != '/') {
-            char *abs = realpath(p0, NULL);
-            if (abs) {
-                if (i > 0)
-                    free(p0);
-                progs[i][0] = abs; /* the CMD's copy leaks on purpose: argv is not ours */
-            }
-        }
-    }
-    char why[128];
-    if (!runnable(cfg->argv[0], why, sizeof(why)))
-        return fl_usage_error("sweep: cannot run '%s': %s", cfg->argv[0], why);
-    if (cfg->check && !runnable(cfg->check[0], why, sizeof(why)))
-        return fl_usage_error("--check: cannot run '%s': %s", cfg->check[0], why);
-    if (cfg->setup && !runnable(cfg->setup[0], why, sizeof(why)))
-        return fl_usage_error("--setup: cannot run '%s': %s", cfg->setup[0], why);
-    if (cfg->teardown && !runnable(cfg->teardown[0], why, sizeof(why)))
-        return fl_usage_error("--teardown: cannot run '%s': %s", cfg->teardown[0], why);
-    if (cfg->template_dir) {
-        struct stat st;
-        if (stat(cfg->template_dir, &st) < 0)
-            return fl_usage_error("--dir: %s: %s", cfg->template_dir, strerror(errno));
-        if (!S_ISDIR(st.st_mode))
-            return fl_usage_error("--dir: %s: not a directory (expected the template of each "
-                                  "trial directory)", cfg->template_dir);
-    }
-    return 0;
+    char **hooks[] = {cfg->setup, cfg->check, cfg->teardown};
+    return fl_discovery_args(argc, argv, optind, "sweep", &cfg->argv, hooks, cfg->template_dir);
 }
 
 /* ---- points ------------------------------------------------------------------------------- */
@@ -772,24 +691,6 @@ static void build_rule(const struct sweep *sw, const struct trial_def *d, char *
 }
 
 /* The shell-quoted command line, for repro lines. */
-static void quote_into(char *buf, size_t len, size_t *n, const char *word)
-{
-    bool plain = *word != '\0';
-    for (const char *c = word; *c; c++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@%+{}",
-                    *c))
-            plain = false;
-    if (plain) {
-        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "%s", word);
-        return;
-    }
-    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
-    for (const char *c = word; *c; c++)
-        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, *c == '\'' ? "'\\''" : "%c",
-                               *c);
-    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
-}
-
 static json_t *repro_line(const struct sweep *sw, const char *rule)
 {
     char buf[8192];
@@ -797,10 +698,10 @@ static json_t *repro_line(const struct sweep *sw, const char *rule)
                                 sw->cfg->seed);
     if (sw->cfg->exe) {
         n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, " --exe ");
-        quote_into(buf, sizeof(buf), &n, sw->cfg->exe);
+        fl_quote_into(buf, sizeof(buf), &n, sw->cfg->exe);
     }
     n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, " -r ");
-    quote_into(buf, sizeof(buf), &n, rule);
+    fl_quote_into(buf, sizeof(buf), &n, rule);
     n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, " --");
     /* run in a directory prepared as a trial's: {dir} is that directory, "." */
     for (char **a = sw->cfg->argv; *a; a++) {
@@ -816,7 +717,7 @@ static json_t *repro_line(const struct sweep *sw, const char *rule)
             }
         }
         word[w] = '\0';
-        quote_into(buf, sizeof(buf), &n, word);
+        fl_quote_into(buf, sizeof(buf), &n, word);
     }
     return json_string(buf);
 }
@@ -1155,13 +1056,6 @@ static size_t load_resume(struct sweep *sw, json_t *saved)
 
 /* ---- the command --------------------------------------------------------------------------- */
 
-static int make_root(char *root, size_t len)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(root, len, "%s/faultline-sweep-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    return mkdtemp(root) ? 0 : -errno;
-}
-
 /* The baseline: two runs without faults, recording the surface. Returns 0, or the exit status
  * to stop with (an error printed). */
 static int run_baseline(struct sweep *sw)
@@ -1299,7 +1193,7 @@ int cmd_sweep(int argc, char **argv)
     }
     struct sweep *sw = calloc(1, sizeof(*sw));
     char root[PATH_MAX];
-    if (!sw || make_root(root, sizeof(root)) < 0) {
+    if (!sw || fl_discovery_root("sweep", root, sizeof(root)) < 0) {
         fl_errorf("sweep: cannot make a scratch directory: %s", strerror(errno));
         free(sw);
         rc = FL_EXIT_USAGE;

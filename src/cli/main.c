@@ -33,6 +33,7 @@ static const struct fl_cmd commands[] = {
     {"status", "list the faults that are active", cmd_status},
     {"stop", "freeze a process with SIGSTOP for a while; it is always resumed", cmd_stop},
     {"sweep", "find where a program breaks: every call site, every fault, one command", cmd_sweep},
+    {"crash", "find what a power loss during a program's run leaves broken on disk", cmd_crash},
     {"validate", "check experiment files without running them", cmd_validate},
     {"version", "print the version", cmd_version},
 };

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* preload_path.c - where faultline-preload.so is, for inject and for experiments' rules. */
+/* preload_path.c - where faultline-preload.so (inject, experiments' rules, sweep) and
+ * faultline-record.so (crash) are. */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -18,13 +19,13 @@ static bool file_exists(const char *p)
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* The preload: $FAULTLINE_PRELOAD, next to this binary, in the build tree, installed. */
-int fl_find_preload(char *out, size_t len, bool quiet)
+/* A library of ours: $VAR, next to this binary, in the build tree, installed. */
+static int find_lib(const char *name, const char *var, char *out, size_t len, bool quiet)
 {
-    const char *env = getenv("FAULTLINE_PRELOAD");
+    const char *env = getenv(var);
     if (env && *env) {
         if (!file_exists(env))
-            return fl_usage_error("FAULTLINE_PRELOAD: '%s' does not exist", env), -ENOENT;
+            return fl_usage_error("%s: '%s' does not exist", var, env), -ENOENT;
         if (!realpath(env, out))
             snprintf(out, len, "%s", env);
         return 0;
@@ -39,17 +40,27 @@ int fl_find_preload(char *out, size_t len, bool quiet)
         /* next to the binary, in the build tree, installed relative to the binary */
         const char *rel[] = {"", "/src/preload", "/../" FL_LIBDIR_REL, "/../lib/faultline"};
         for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
-            snprintf(out, len, "%s%s/%s", exe, rel[i], FL_PRELOAD_NAME);
+            snprintf(out, len, "%s%s/%s", exe, rel[i], name);
             if (file_exists(out))
                 return 0;
         }
     }
-    snprintf(out, len, "%s/%s", FL_LIBDIR, FL_PRELOAD_NAME);
+    snprintf(out, len, "%s/%s", FL_LIBDIR, name);
     if (file_exists(out))
         return 0;
     if (!quiet)
-        fl_errorf("cannot find %s next to faultline, in the build tree or in %s (set "
-                  "FAULTLINE_PRELOAD)", FL_PRELOAD_NAME, FL_LIBDIR);
+        fl_errorf("cannot find %s next to faultline, in the build tree or in %s (set %s)", name,
+                  FL_LIBDIR, var);
     return -ENOENT;
+}
+
+int fl_find_preload(char *out, size_t len, bool quiet)
+{
+    return find_lib(FL_PRELOAD_NAME, "FAULTLINE_PRELOAD", out, len, quiet);
+}
+
+int fl_find_recorder(char *out, size_t len, bool quiet)
+{
+    return find_lib(FL_RECORDER_NAME, "FAULTLINE_RECORDER", out, len, quiet);
 }
 

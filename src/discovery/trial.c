@@ -454,6 +454,44 @@ static void read_tail(const char *path, char *buf, size_t cap, size_t *total, bo
 
 /* ---- a trial ----------------------------------------------------------------------------- */
 
+int fl_trial_check(const struct fl_trial_env *env, const char *dir, char **extra, int *status,
+                   char *output, size_t cap)
+{
+    static _Atomic unsigned checks;
+    char trial_var[PATH_MAX + 32], out[PATH_MAX];
+    snprintf(trial_var, sizeof(trial_var), "FAULTLINE_TRIAL_DIR=%s", dir);
+    snprintf(out, sizeof(out), "%s/check-%u.out", env->root, atomic_fetch_add(&checks, 1));
+    size_t ne = 0;
+    while (extra && extra[ne])
+        ne++;
+    char **all = calloc(ne + 2, sizeof(*all));
+    char **argv = substitute(env->check, dir);
+    char **envp = NULL;
+    if (all) {
+        all[0] = trial_var;
+        if (ne)
+            memcpy(all + 1, extra, ne * sizeof(*all));
+        envp = env_with(env->base_env, all);
+    }
+    int rc = 0;
+    if (!argv || !envp) {
+        rc = -ENOMEM;
+    } else {
+        int e = run_hook(argv, envp, dir, out, status);
+        if (e) {
+            *status = 127;
+            snprintf(output, cap, "cannot run %s: %s", argv[0], strerror(e));
+        } else {
+            read_tail(out, output, cap, NULL, true);
+        }
+    }
+    unlink(out);
+    fl_free_words(argv);
+    free(all);
+    free(envp);
+    return rc;
+}
+
 int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules,
                  struct fl_surface_handle **surface, unsigned trial_no,
                  struct fl_trial_result *res, struct fl_err *err)
@@ -501,7 +539,13 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
     char *hook_extra[] = {trial_var, NULL};
     char *target_extra[] = {trial_var, preload_var, ctl_var, surface ? surf_var : NULL, NULL};
     hook_env = env_with(env->base_env, hook_extra);
-    target_env = env_with(env->base_env, target_extra);
+    char **with_vars = env_with(env->base_env, target_extra);
+    if (with_vars && env->target_extra_env) {
+        target_env = env_with(with_vars, env->target_extra_env);
+        free(with_vars);
+    } else {
+        target_env = with_vars;
+    }
     if (!argv || (env->setup && !setup) || (env->check && !check) ||
         (env->teardown && !teardown) || !hook_env || !target_env) {
         rc = fl_err_set(err, ENOMEM, "out of memory");
@@ -521,6 +565,8 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
         }
     }
 
+    if (env->before_target && (rc = env->before_target(env->ctx, dir, err)) < 0)
+        goto teardown;
     pid_t pid;
     int e = spawn(argv, target_env, dir, out, errf, &pid);
     if (e) {
@@ -572,6 +618,8 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
             read_tail(hook_out, res->check_output, sizeof(res->check_output), NULL, true);
         }
     }
+    if (env->after_check)
+        rc = env->after_check(env->ctx, dir, out, res, err);
 teardown:
     if (teardown) {
         int ts;

@@ -22,6 +22,8 @@
 
 #define FL_TRIAL_OUTPUT_MAX 2048 /* bytes of the check's output and the target's stderr kept */
 
+struct fl_trial_result;
+
 /* What every trial of a run shares. Strings and argv arrays are borrowed. */
 struct fl_trial_env {
     char **argv;             /* the target; "{dir}" in any word becomes the trial directory */
@@ -33,6 +35,15 @@ struct fl_trial_env {
     char **base_env;         /* the environment without LD_PRELOAD and FAULTLINE_* */
     int64_t timeout_ns;      /* the target's; the hooks get FL_HOOK_TIMEOUT_NS each */
     uint64_t seed;
+    /* Optional, for commands that do more around the target (crash): more NAME=VALUE for the
+     * target's environment; a call after --setup, before the target starts (nonzero: the
+     * trial stops, the error is the trial's); a call after --check, before --teardown, while
+     * the trial directory and the target's stdout file still exist. */
+    char **target_extra_env;
+    int (*before_target)(void *ctx, const char *dir, struct fl_err *err);
+    int (*after_check)(void *ctx, const char *dir, const char *stdout_path,
+                       const struct fl_trial_result *res, struct fl_err *err);
+    void *ctx;
 };
 
 struct fl_trial_result {
@@ -65,6 +76,12 @@ struct fl_surface_handle;
 int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules,
                  struct fl_surface_handle **surface, unsigned trial_no,
                  struct fl_trial_result *res, struct fl_err *err);
+
+/* Run env's --check in dir (its cwd; "{dir}" becomes dir) with FAULTLINE_TRIAL_DIR=dir and the
+ * extra NAME=VALUE strings. *status is its exit status (127 when it cannot be started);
+ * output receives the start of what it printed. Returns 0 or -ENOMEM. */
+int fl_trial_check(const struct fl_trial_env *env, const char *dir, char **extra, int *status,
+                   char *output, size_t cap);
 
 /* Ask every running trial to stop now (from a signal-watching thread): their process groups
  * are killed and their directories removed; fl_trial_run returns with res->interrupted. */

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * discover_args.c - what the discovery commands (sweep, crash) check the same way: hook
+ * command lines, programs that must be runnable before any trial, the template directory.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "discover_args.h"
+#include "err.h"
+#include "trial.h"
+
+/* A command on PATH, or a path, that can be run: the bad-input check before any trial. */
+static bool runnable(const char *cmd, char *why, size_t len)
+{
+    if (strchr(cmd, '/')) {
+        struct stat st;
+        if (stat(cmd, &st) < 0) {
+            snprintf(why, len, "%s", strerror(errno));
+            return false;
+        }
+        if (!S_ISREG(st.st_mode) || access(cmd, X_OK) < 0) {
+            snprintf(why, len, "not an executable file");
+            return false;
+        }
+        return true;
+    }
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        size_t n = strcspn(path, ":");
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%.*s/%s", (int)n, n ? path : ".", cmd);
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0)
+            return true;
+        path += n;
+        if (*path == ':')
+            path++;
+    }
+    snprintf(why, len, "not found on PATH");
+    return false;
+}
+
+int fl_parse_hook(const char *flag, const char *text, char ***out, char **keep)
+{
+    struct fl_err err = {""};
+    char what[32];
+    snprintf(what, sizeof(what), "%s", flag);
+    fl_free_words(*out);
+    *out = fl_split_words(text, what, &err);
+    if (!*out)
+        return fl_usage_error("%s", err.msg);
+    free(*keep);
+    *keep = strdup(text);
+    return 0;
+}
+
+int fl_discovery_args(int argc, char **argv, int optind_now, const char *cmd, char ***target,
+                      char **hooks[3], const char *template_dir)
+{
+    if (optind_now < argc && strcmp(argv[optind_now], "--") == 0)
+        optind_now++;
+    if (optind_now >= argc)
+        return fl_usage_error("%s: no command given (expected: faultline %s [options] -- CMD "
+                              "[ARGS...])", cmd, cmd);
+    *target = argv + optind_now;
+    /* trials run in their own directory: a relative ./prog must still name this one */
+    char **progs[] = {*target, hooks[0], hooks[1], hooks[2]};
+    for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+        char *p0 = progs[i] ? progs[i][0] : NULL;
+        if (p0 && strchr(p0, '/') && p0[0] != '/') {
+            char *abs = realpath(p0, NULL);
+            if (abs) {
+                if (i > 0)
+                    free(p0);
+                progs[i][0] = abs; /* the CMD's copy leaks on purpose: argv is not ours */
+            }
+        }
+    }
+    static const char *const flags[] = {"--setup", "--check", "--teardown"};
+    char why[128];
+    if (!runnable((*target)[0], why, sizeof(why)))
+        return fl_usage_error("%s: cannot run '%s': %s", cmd, (*target)[0], why);
+    for (int i = 0; i < 3; i++)
+        if (hooks[i] && !runnable(hooks[i][0], why, sizeof(why)))
+            return fl_usage_error("%s: cannot run '%s': %s", flags[i], hooks[i][0], why);
+    if (template_dir) {
+        struct stat st;
+        if (stat(template_dir, &st) < 0)
+            return fl_usage_error("--dir: %s: %s", template_dir, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+            return fl_usage_error("--dir: %s: not a directory (expected the template of each "
+                                  "trial directory)", template_dir);
+    }
+    return 0;
+}
+
+int fl_discovery_root(const char *cmd, char *root, size_t len)
+{
+    const char *tmp = getenv("TMPDIR");
+    char made[PATH_MAX];
+    snprintf(made, sizeof(made), "%s/faultline-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", cmd);
+    if (!mkdtemp(made))
+        return -errno;
+    /* the real path: the recorder compares it with what /proc/self/fd says */
+    if (!realpath(made, root)) {
+        int e = errno;
+        rmdir(made);
+        return -e;
+    }
+    (void)len;
+    return 0;
+}
+
+void fl_quote_into(char *buf, size_t len, size_t *n, const char *word)
+{
+    bool plain = *word != '\0';
+    for (const char *c = word; *c; c++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@%+{}",
+                    *c))
+            plain = false;
+    if (plain) {
+        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "%s", word);
+        return;
+    }
+    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
+    for (const char *c = word; *c; c++)
+        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, *c == '\'' ? "'\\''" : "%c",
+                               *c);
+    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
+}
+

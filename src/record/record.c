@@ -1,0 +1,1398 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * record.c - faultline-record.so, the recorder `faultline crash` preloads: every
+ * durability-relevant call the program makes inside the trial directory goes into the crash
+ * event log (src/discovery/crashlog.h) with the bytes it wrote, in the order it was made.
+ *
+ * It is a library of its own, not a mode of faultline-preload.so, so that the fault
+ * preload's hot paths stay as they are; both can be loaded at once (this one first: it then
+ * sees what the faults let through). Like the fault preload it links only libc.
+ *
+ * Switched on by $FAULTLINE_CRASH_LOG (the log, header already written) and
+ * $FAULTLINE_CRASH_ROOT (the trial directory, a real path); without them every wrapper is a
+ * plain forward. $FAULTLINE_CRASH_EXE=GLOB records only programs whose executable's name
+ * matches.
+ *
+ * What cannot be intercepted call by call is followed by content: a stdio stream's buffer
+ * reaches its file through glibc's internal write, and a writable shared mapping changes the
+ * file with no call at all. Such files are "watched": the recorder keeps a copy of what the
+ * log says they hold and, before every record and at fflush, fclose, msync, munmap and exit,
+ * compares the file with it page by page and logs what changed as writes. Order inside one
+ * such file between two records is lost (the changes come out as one batch), never order
+ * against the other calls, which is what crash states are built from.
+ *
+ * What cannot be followed at all (O_DIRECT, O_TMPFILE, symlink creation, a rename into the
+ * directory from outside, a log append that failed) is logged as UNTRACKED, and the explorer
+ * refuses to guess.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "crashlog.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define FD_MAX 65536
+#define WATCH_MAX 64
+#define MAP_MAX 256
+#define WATCH_FILE_MAX (64u << 20) /* a watched file larger than this is untracked */
+
+enum fd_kind { FD_UNKNOWN = 0, FD_OTHER = 1, FD_FILE = 2, FD_DIR = 3 };
+
+static bool rec_on;
+static char rec_root[PATH_MAX];
+static int rec_log = -1;
+static char rec_log_path[PATH_MAX];
+static uint32_t rec_pid;
+static _Atomic unsigned char fd_kind[FD_MAX];
+static __thread int rec_busy; /* inside the recorder: calls it makes are not the program's */
+static pthread_mutex_t rec_lock = PTHREAD_MUTEX_INITIALIZER;
+static off_t stdout_marked; /* a mark says something once stdout has bytes */
+
+/* ---- the real functions -------------------------------------------------------------------- */
+
+static void *real(const char *name, void **slot)
+{
+    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!f) {
+        f = dlsym(RTLD_NEXT, name);
+        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
+    }
+    return f;
+}
+#define REAL(type, name) ((type)real(#name, &real_##name))
+
+static void *real_open, *real_open64, *real_openat, *real_openat64, *real_creat, *real_creat64,
+    *real___open_2, *real___open64_2, *real___openat_2, *real___openat64_2, *real_write,
+    *real_pwrite, *real_pwrite64, *real_writev, *real_pwritev, *real_pwritev64, *real_pwritev2,
+    *real_pwritev64v2, *real_copy_file_range, *real_sendfile, *real_sendfile64, *real_ftruncate,
+    *real_ftruncate64, *real_truncate, *real_truncate64, *real_fallocate, *real_fallocate64,
+    *real_posix_fallocate, *real_posix_fallocate64, *real_fsync, *real_fdatasync,
+    *real_sync_file_range, *real_syncfs, *real_sync, *real_msync, *real_mmap, *real_mmap64,
+    *real_munmap, *real_rename, *real_renameat, *real_renameat2, *real_link, *real_linkat,
+    *real_symlink, *real_symlinkat, *real_unlink, *real_unlinkat, *real_remove, *real_rmdir,
+    *real_mkdir, *real_mkdirat, *real_close, *real_dup2, *real_dup3, *real_fopen, *real_fopen64,
+    *real_fdopen, *real_freopen, *real_freopen64, *real_fflush, *real_fclose;
+
+/* ---- the log ------------------------------------------------------------------------------- */
+
+static void open_log(void)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, rec_log_path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    /* high, out of the way of programs that dup2 onto low fds */
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, 1000);
+    if (high >= 0) {
+        syscall(SYS_close, fd);
+        fd = high;
+    }
+    rec_log = fd;
+}
+
+static void append(struct iovec *iov, int n);
+
+/* One record, one writev: header and paths, then the data pieces. */
+static void emit_iov(struct fl_crash_event *ev, const struct iovec *data, int ndata)
+{
+    unsigned char head[FL_CRASHLOG_RECORD_HEADER_SIZE + 2 * FL_CRASHLOG_PATH_MAX];
+    ev->pid = rec_pid;
+    size_t h = fl_crashlog_format_head(head, sizeof(head), ev);
+    if (!h)
+        return;
+    struct iovec iov[1 + 16];
+    iov[0] = (struct iovec){head, h};
+    int n = 1;
+    for (int i = 0; i < ndata && n < 17; i++)
+        iov[n++] = data[i];
+    append(iov, n);
+}
+
+static void append(struct iovec *iov, int n)
+{
+    size_t want = 0;
+    for (int i = 0; i < n; i++)
+        want += iov[i].iov_len;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        ssize_t w = syscall(SYS_writev, rec_log, iov, n);
+        if (w == (ssize_t)want)
+            return;
+        if (w < 0 && errno == EBADF && attempt == 0) {
+            open_log(); /* the program closed every fd it did not know */
+            continue;
+        }
+        break;
+    }
+    /* a record is lost: say so, so that no state is built on a partial log */
+    struct fl_crash_event lost = {.op = FL_CRASH_UNTRACKED, .arg = FL_CRASH_UNTRACKED_LOST,
+                                  .pid = rec_pid};
+    unsigned char buf[FL_CRASHLOG_RECORD_HEADER_SIZE];
+    size_t h = fl_crashlog_format(buf, sizeof(buf), &lost);
+    if (h)
+        syscall(SYS_write, rec_log, buf, h);
+}
+
+static void emit(struct fl_crash_event *ev)
+{
+    emit_iov(ev, NULL, 0);
+}
+
+static void untracked(unsigned reason, const char *rel)
+{
+    struct fl_crash_event ev = {.op = FL_CRASH_UNTRACKED, .arg = reason};
+    if (rel && fl_crashlog_path_ok(rel, strlen(rel))) {
+        ev.path = rel;
+        ev.path_len = (uint32_t)strlen(rel);
+    }
+    emit(&ev);
+}
+
+/* ---- paths --------------------------------------------------------------------------------- */
+
+/* The canonical path of fd's file relative to the root, or false (outside, unnamed, not a
+ * file or directory). st receives its fstat. */
+static bool fd_rel(int fd, struct stat *st, char *rel, size_t cap)
+{
+    if (fstat(fd, st) < 0)
+        return false;
+    if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+        return false;
+    char link[32], abs[PATH_MAX];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, abs, sizeof(abs) - 1);
+    if (n <= 0)
+        return false;
+    abs[n] = '\0';
+    if (S_ISREG(st->st_mode) && st->st_nlink == 0) {
+        rel[0] = '\0'; /* unlinked: known by identity only */
+        return strncmp(abs, rec_root, strlen(rec_root)) == 0;
+    }
+    return fl_crashlog_relpath(rec_root, abs, rel, cap) >= 0;
+}
+
+/* The canonical path, relative to the root, that (dirfd, path) names, its last component not
+ * followed (as rename, unlink and mkdir treat it). The parent must exist. */
+static bool path_rel(int dirfd, const char *path, char *rel, size_t cap)
+{
+    if (!path || !*path)
+        return false;
+    char abs[PATH_MAX * 2];
+    if (path[0] == '/') {
+        snprintf(abs, sizeof(abs), "%s", path);
+    } else {
+        char base[PATH_MAX];
+        if (dirfd == AT_FDCWD) {
+            if (!getcwd(base, sizeof(base)))
+                return false;
+        } else {
+            char link[32];
+            snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+            ssize_t n = readlink(link, base, sizeof(base) - 1);
+            if (n <= 0)
+                return false;
+            base[n] = '\0';
+        }
+        snprintf(abs, sizeof(abs), "%s/%s", base, path);
+    }
+    /* the parent through realpath (symlinks in it resolved), the last component as given */
+    size_t len = strlen(abs);
+    while (len > 1 && abs[len - 1] == '/')
+        abs[--len] = '\0';
+    char *slash = strrchr(abs, '/');
+    const char *last = slash + 1;
+    char parent[PATH_MAX], joined[PATH_MAX * 2];
+    if (slash == abs) {
+        snprintf(parent, sizeof(parent), "/");
+    } else {
+        *slash = '\0';
+        if (!realpath(abs, parent))
+            return false;
+    }
+    if (!strcmp(last, ".") || !strcmp(last, "..")) {
+        snprintf(joined, sizeof(joined), "%s/%s", parent, last);
+        char resolved[PATH_MAX];
+        if (!realpath(joined, resolved))
+            return false;
+        return fl_crashlog_relpath(rec_root, resolved, rel, cap) >= 0;
+    }
+    snprintf(joined, sizeof(joined), "%s/%s", strcmp(parent, "/") ? parent : "", last);
+    return fl_crashlog_relpath(rec_root, joined, rel, cap) >= 0;
+}
+
+static void set_path(struct fl_crash_event *ev, const char *rel)
+{
+    ev->path = rel;
+    ev->path_len = rel[0] ? (uint32_t)strlen(rel) : 0;
+}
+
+/* What fd is, cached until it is closed or replaced. */
+static enum fd_kind kind_of(int fd)
+{
+    if (fd < 0 || fd >= FD_MAX)
+        return FD_OTHER;
+    unsigned char k = atomic_load_explicit(&fd_kind[fd], memory_order_relaxed);
+    if (k != FD_UNKNOWN)
+        return (enum fd_kind)k;
+    struct stat st;
+    char rel[PATH_MAX];
+    k = FD_OTHER;
+    if (fd != rec_log && fd_rel(fd, &st, rel, sizeof(rel)))
+        k = S_ISDIR(st.st_mode) ? FD_DIR : FD_FILE;
+    atomic_store_explicit(&fd_kind[fd], k, memory_order_relaxed);
+    return (enum fd_kind)k;
+}
+
+static void forget_fd(int fd)
+{
+    if (fd >= 0 && fd < FD_MAX)
+        atomic_store_explicit(&fd_kind[fd], FD_UNKNOWN, memory_order_relaxed);
+}
+
+/* ---- watched files ------------------------------------------------------------------------- */
+
+struct watch {
+    bool used;
+    dev_t dev;
+    ino_t ino;
+    int fd;             /* our own read-only fd on the file */
+    unsigned refs;      /* streams and mappings on it */
+    unsigned char *copy; /* what the log says the file holds (an anonymous mapping) */
+    size_t size, cap;
+};
+
+struct map {
+    bool used;
+    uintptr_t addr;
+    size_t len;
+    int watch;
+};
+
+static struct watch watches[WATCH_MAX];
+static struct map maps[MAP_MAX];
+
+static void write_record(const struct stat *st, const char *rel, uint64_t off, const void *data,
+                         size_t len);
+
+/* Compare one watched file with its copy and log what changed (log false: only learn it). */
+static void scan_one(struct watch *w, bool log)
+{
+    struct stat st;
+    if (fstat(w->fd, &st) < 0)
+        return;
+    size_t size = (size_t)st.st_size;
+    if (size > WATCH_FILE_MAX) {
+        untracked(FL_CRASH_UNTRACKED_MMAP, NULL);
+        return;
+    }
+    if (size > w->cap) {
+        size_t cap = (size + 65535) & ~(size_t)65535;
+        void *m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) {
+            untracked(FL_CRASH_UNTRACKED_LOST, NULL);
+            return;
+        }
+        if (w->copy) {
+            memcpy(m, w->copy, w->size);
+            munmap(w->copy, w->cap);
+        }
+        w->copy = m;
+        w->cap = cap;
+    }
+    char rel[PATH_MAX];
+    struct stat named;
+    if (!log || !fd_rel(w->fd, &named, rel, sizeof(rel)))
+        rel[0] = '\0';
+    if (size < w->size && log) {
+        struct fl_crash_event ev = {.op = FL_CRASH_TRUNCATE, .dev = st.st_dev, .ino = st.st_ino,
+                                    .length = size};
+        set_path(&ev, rel);
+        emit(&ev);
+    }
+    unsigned char page[FL_CRASHLOG_PAGE_SIZE];
+    size_t run_start = SIZE_MAX, run_end = 0;
+    for (size_t off = 0; off < size; off += sizeof(page)) {
+        size_t n = size - off < sizeof(page) ? size - off : sizeof(page);
+        ssize_t got = pread(w->fd, page, n, (off_t)off);
+        if (got <= 0)
+            break;
+        n = (size_t)got;
+        bool differs = off + n > w->size || memcmp(page, w->copy + off, n) != 0;
+        if (differs) {
+            memcpy(w->copy + off, page, n);
+            if (run_start == SIZE_MAX)
+                run_start = off;
+            run_end = off + n;
+        } else if (run_start != SIZE_MAX) {
+            if (log)
+                write_record(&st, rel, run_start, w->copy + run_start, run_end - run_start);
+            run_start = SIZE_MAX;
+        }
+    }
+    if (run_start != SIZE_MAX && log)
+        write_record(&st, rel, run_start, w->copy + run_start, run_end - run_start);
+    w->size = size;
+}
+
+static void scan_all(void)
+{
+    for (int i = 0; i < WATCH_MAX; i++)
+        if (watches[i].used)
+            scan_one(&watches[i], true);
+}
+
+/* Start watching fd's file (or take another reference); the copy starts as the file is. */
+static int watch_fd(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    int free_slot = -1;
+    for (int i = 0; i < WATCH_MAX; i++) {
+        if (watches[i].used && watches[i].dev == st.st_dev && watches[i].ino == st.st_ino) {
+            watches[i].refs++;
+            return i;
+        }
+        if (!watches[i].used && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot < 0) {
+        untracked(FL_CRASH_UNTRACKED_OTHER, NULL);
+        return -1;
+    }
+    char link[32];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    int own = (int)syscall(SYS_openat, AT_FDCWD, link, O_RDONLY | O_CLOEXEC);
+    if (own < 0)
+        return -1;
+    int high = fcntl(own, F_DUPFD_CLOEXEC, 1000);
+    if (high >= 0) {
+        syscall(SYS_close, own);
+        own = high;
+    }
+    struct watch *w = &watches[free_slot];
+    *w = (struct watch){.used = true, .dev = st.st_dev, .ino = st.st_ino, .fd = own, .refs = 1};
+    /* the copy starts as the file is: what the log already says it holds */
+    scan_one(w, false);
+    return free_slot;
+}
+
+static void unwatch(int i)
+{
+    if (i < 0 || !watches[i].used || --watches[i].refs)
+        return;
+    scan_one(&watches[i], true);
+    syscall(SYS_close, watches[i].fd);
+    if (watches[i].copy)
+        munmap(watches[i].copy, watches[i].cap);
+    watches[i] = (struct watch){0};
+}
+
+static int watch_of_fd(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    for (int i = 0; i < WATCH_MAX; i++)
+        if (watches[i].used && watches[i].dev == st.st_dev && watches[i].ino == st.st_ino)
+            return i;
+    return -1;
+}
+
+/* ---- around every record ------------------------------------------------------------------- */
+
+/* stdout is a file the command made: log how much of it the program had printed, so that a
+ * check can hold a crash state to what had been acknowledged by then. */
+static void mark_stdout(void)
+{
+    struct stat st;
+    if (fstat(1, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= stdout_marked)
+        return;
+    stdout_marked = st.st_size;
+    struct fl_crash_event ev = {.op = FL_CRASH_MARK, .length = (uint64_t)st.st_size};
+    emit(&ev);
+}
+
+static bool enter(void)
+{
+    if (!rec_on || rec_busy)
+        return false;
+    rec_busy++;
+    pthread_mutex_lock(&rec_lock);
+    /* what watched files got since the last record comes before this one */
+    scan_all();
+    return true;
+}
+
+static void leave(void)
+{
+    mark_stdout();
+    pthread_mutex_unlock(&rec_lock);
+    rec_busy--;
+}
+
+static void write_record(const struct stat *st, const char *rel, uint64_t off, const void *data,
+                         size_t len)
+{
+    while (len > 0) {
+        size_t n = len > FL_CRASHLOG_DATA_MAX ? FL_CRASHLOG_DATA_MAX : len;
+        struct fl_crash_event ev = {.op = FL_CRASH_WRITE, .dev = st->st_dev, .ino = st->st_ino,
+                                    .offset = off, .length = n};
+        set_path(&ev, rel);
+        struct iovec d = {(void *)data, n};
+        emit_iov(&ev, &d, 1);
+        off += n;
+        data = (const char *)data + n;
+        len -= n;
+    }
+}
+
+/* ---- writes -------------------------------------------------------------------------------- */
+
+/* A write of `done` bytes from iov to fd has returned. at: the offset it wrote at, or -1 for
+ * "the file position" (where it ended, minus done; the end of the file with O_APPEND). */
+static void record_write(int fd, const struct iovec *iov, int cnt, ssize_t done, off_t at)
+{
+    if (done <= 0 || kind_of(fd) != FD_FILE || !enter())
+        return;
+    struct stat st;
+    char rel[PATH_MAX];
+    if (!fd_rel(fd, &st, rel, sizeof(rel)))
+        goto out;
+    int w = watch_of_fd(fd);
+    if (w >= 0) {
+        scan_one(&watches[w], true); /* a watched file's copy follows every change */
+        goto out;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    off_t off;
+    if (fl >= 0 && (fl & O_APPEND))
+        off = st.st_size - done; /* Linux appends even for pwrite with O_APPEND */
+    else if (at >= 0)
+        off = at;
+    else
+        off = lseek(fd, 0, SEEK_CUR) - done;
+    if (off < 0)
+        off = 0;
+    /* the data, in pieces of at most one record each */
+    size_t left = (size_t)done, piece = 0;
+    int i = 0;
+    size_t skip = 0;
+    while (left > 0 && i < cnt) {
+        struct iovec d[16];
+        int nd = 0;
+        size_t rec = 0;
+        while (left > 0 && i < cnt && nd < 16 && rec < FL_CRASHLOG_DATA_MAX) {
+            size_t avail = iov[i].iov_len - skip;
+            size_t take = avail < left ? avail : left;
+            if (take > FL_CRASHLOG_DATA_MAX - rec)
+                take = FL_CRASHLOG_DATA_MAX - rec;
+            if (take)
+                d[nd++] = (struct iovec){(char *)iov[i].iov_base + skip, take};
+            rec += take;
+            left -= take;
+            skip += take;
+            if (skip == iov[i].iov_len) {
+                i++;
+                skip = 0;
+            }
+        }
+        struct fl_crash_event ev = {.op = FL_CRASH_WRITE, .dev = st.st_dev, .ino = st.st_ino,
+                                    .offset = (uint64_t)off + piece, .length = rec};
+        set_path(&ev, rel);
+        emit_iov(&ev, d, nd);
+        piece += rec;
+    }
+out:
+    leave();
+}
+
+/* Bytes the kernel copied into fd (sendfile, copy_file_range): read them back from the file. */
+static void record_copied(int fd, ssize_t done, off_t at)
+{
+    if (done <= 0 || kind_of(fd) != FD_FILE || !enter())
+        return;
+    struct stat st;
+    char rel[PATH_MAX];
+    if (fd_rel(fd, &st, rel, sizeof(rel))) {
+        off_t off = at >= 0 ? at : lseek(fd, 0, SEEK_CUR) - done;
+        void *buf = mmap(NULL, (size_t)done, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (buf == MAP_FAILED) {
+            untracked(FL_CRASH_UNTRACKED_LOST, rel);
+        } else {
+            ssize_t got = pread(fd, buf, (size_t)done, off);
+            if (got == done)
+                write_record(&st, rel, (uint64_t)off, buf, (size_t)done);
+            else
+                untracked(FL_CRASH_UNTRACKED_LOST, rel);
+            munmap(buf, (size_t)done);
+        }
+    }
+    leave();
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+    ssize_t r = REAL(ssize_t (*)(int, const void *, size_t), write)(fd, buf, n);
+    if (rec_on && r > 0) {
+        struct iovec v = {(void *)buf, (size_t)r};
+        record_write(fd, &v, 1, r, -1);
+        if (fd == 1 && !rec_busy && enter())
+            leave(); /* leave() marks what stdout now holds */
+    }
+    return r;
+}
+
+#define PWRITE(name, offt)                                                                        \
+    EXPORT ssize_t name(int fd, const void *buf, size_t n, offt off)                              \
+    {                                                                                             \
+        ssize_t r = REAL(ssize_t (*)(int, const void *, size_t, offt), name)(fd, buf, n, off);    \
+        if (rec_on && r > 0) {                                                                    \
+            struct iovec v = {(void *)buf, (size_t)r};                                            \
+            record_write(fd, &v, 1, r, (off_t)off);                                               \
+        }                                                                                         \
+        return r;                                                                                 \
+    }
+PWRITE(pwrite, off_t)
+PWRITE(pwrite64, off64_t)
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    ssize_t r = REAL(ssize_t (*)(int, const struct iovec *, int), writev)(fd, iov, cnt);
+    if (rec_on && r > 0)
+        record_write(fd, iov, cnt, r, -1);
+    return r;
+}
+
+#define PWRITEV(name, offt)                                                                       \
+    EXPORT ssize_t name(int fd, const struct iovec *iov, int cnt, offt off)                       \
+    {                                                                                             \
+        ssize_t r = REAL(ssize_t (*)(int, const struct iovec *, int, offt), name)(fd, iov, cnt,   \
+                                                                                  off);           \
+        if (rec_on && r > 0)                                                                      \
+            record_write(fd, iov, cnt, r, (off_t)off);                                            \
+        return r;                                                                                 \
+    }
+PWRITEV(pwritev, off_t)
+PWRITEV(pwritev64, off64_t)
+
+#define PWRITEV2(name, offt)                                                                      \
+    EXPORT ssize_t name(int fd, const struct iovec *iov, int cnt, offt off, int flags)            \
+    {                                                                                             \
+        ssize_t r = REAL(ssize_t (*)(int, const struct iovec *, int, offt, int), name)(           \
+            fd, iov, cnt, off, flags);                                                            \
+        if (rec_on && r > 0)                                                                      \
+            record_write(fd, iov, cnt, r, (off_t)off);                                            \
+        return r;                                                                                 \
+    }
+PWRITEV2(pwritev2, off_t)
+PWRITEV2(pwritev64v2, off64_t)
+
+EXPORT ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out, size_t n,
+                               unsigned flags)
+{
+    off64_t at = off_out ? *off_out : -1;
+    ssize_t r = REAL(ssize_t (*)(int, off64_t *, int, off64_t *, size_t, unsigned),
+                     copy_file_range)(in, off_in, out, off_out, n, flags);
+    if (rec_on && r > 0)
+        record_copied(out, r, (off_t)at);
+    return r;
+}
+
+EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
+{
+    ssize_t r = REAL(ssize_t (*)(int, int, off_t *, size_t), sendfile)(out, in, off, n);
+    if (rec_on && r > 0)
+        record_copied(out, r, -1);
+    return r;
+}
+
+EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t n)
+{
+    ssize_t r = REAL(ssize_t (*)(int, int, off64_t *, size_t), sendfile64)(out, in, off, n);
+    if (rec_on && r > 0)
+        record_copied(out, r, -1);
+    return r;
+}
+
+/* ---- sizes --------------------------------------------------------------------------------- */
+
+static void record_fd_op(int fd, unsigned op, uint64_t off, uint64_t len, uint32_t arg)
+{
+    enum fd_kind k = kind_of(fd);
+    if ((k != FD_FILE && k != FD_DIR) || !enter())
+        return;
+    struct stat st;
+    char rel[PATH_MAX];
+    if (fd_rel(fd, &st, rel, sizeof(rel))) {
+        struct fl_crash_event ev = {.op = (uint16_t)op, .dev = st.st_dev, .ino = st.st_ino,
+                                    .offset = off, .length = len, .arg = arg};
+        if (S_ISDIR(st.st_mode)) {
+            /* an fsync of a directory makes its names durable */
+            if (op == FL_CRASH_FSYNC || op == FL_CRASH_FDATASYNC) {
+                ev = (struct fl_crash_event){.op = FL_CRASH_DIRFSYNC};
+                set_path(&ev, rel[0] ? rel : ".");
+                emit(&ev);
+            }
+        } else {
+            set_path(&ev, rel);
+            int w = watch_of_fd(fd);
+            if (w >= 0 && op == FL_CRASH_TRUNCATE)
+                scan_one(&watches[w], true); /* its copy learns the size; the scan logs it */
+            else
+                emit(&ev);
+        }
+    }
+    leave();
+}
+
+EXPORT int ftruncate(int fd, off_t len)
+{
+    int r = REAL(int (*)(int, off_t), ftruncate)(fd, len);
+    if (rec_on && r == 0)
+        record_fd_op(fd, FL_CRASH_TRUNCATE, 0, (uint64_t)len, 0);
+    return r;
+}
+
+EXPORT int ftruncate64(int fd, off64_t len)
+{
+    int r = REAL(int (*)(int, off64_t), ftruncate64)(fd, len);
+    if (rec_on && r == 0)
+        record_fd_op(fd, FL_CRASH_TRUNCATE, 0, (uint64_t)len, 0);
+    return r;
+}
+
+static void record_path_truncate(const char *p, uint64_t len)
+{
+    char rel[PATH_MAX];
+    if (!path_rel(AT_FDCWD, p, rel, sizeof(rel)) || !enter())
+        return;
+    struct stat st;
+    if (stat(p, &st) == 0) {
+        struct fl_crash_event ev = {.op = FL_CRASH_TRUNCATE, .dev = st.st_dev, .ino = st.st_ino,
+                                    .length = len};
+        set_path(&ev, rel);
+        emit(&ev);
+    }
+    leave();
+}
+
+EXPORT int truncate(const char *p, off_t len)
+{
+    int r = REAL(int (*)(const char *, off_t), truncate)(p, len);
+    if (rec_on && r == 0)
+        record_path_truncate(p, (uint64_t)len);
+    return r;
+}
+
+EXPORT int truncate64(const char *p, off64_t len)
+{
+    int r = REAL(int (*)(const char *, off64_t), truncate64)(p, len);
+    if (rec_on && r == 0)
+        record_path_truncate(p, (uint64_t)len);
+    return r;
+}
+
+EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
+{
+    int r = REAL(int (*)(int, int, off_t, off_t), fallocate)(fd, mode, off, len);
+    if (rec_on && r == 0)
+        record_fd_op(fd, FL_CRASH_FALLOCATE, (uint64_t)off, (uint64_t)len, (uint32_t)mode);
+    return r;
+}
+
+EXPORT int fallocate64(int fd, int mode, off64_t off, off64_t len)
+{
+    int r = REAL(int (*)(int, int, off64_t, off64_t), fallocate64)(fd, mode, off, len);
+    if (rec_on && r == 0)
+        record_fd_op(fd, FL_CRASH_FALLOCATE, (uint64_t)off, (uint64_t)len, (uint32_t)mode);
+    return r;
+}
+
+EXPORT int posix_fallocate(int fd, off_t off, off_t len)
+{
+    int r = REAL(int (*)(int, off_t, off_t), posix_fallocate)(fd, off, len);
+    if (rec_on && r == 0)
+        record_fd_op(fd, FL_CRASH_FALLOCATE, (uint64_t)off, (uint64_t)len, 0);
+    return r;
+}
+
+EXPORT int posix_fallocate64(int fd, off64_t off, off64_t len)
+{
+    int r = REAL(int (*)(int, off64_t, off64_t), posix_fallocate64)(fd, off, len);
+    if (rec_on && r == 0)
+        record_fd_op(fd, FL_CRASH_FALLOCATE, (uint64_t)off, (uint64_t)len, 0);
+    return r;
+}
+
+/* ---- syncs --------------------------------------------------------------------------------- */
+
+EXPORT int fsync(int fd)
+{
+    int r = REAL(int (*)(int), fsync)(fd);
+    if (rec_on && r == 0)
+        record_fd_op(fd, FL_CRASH_FSYNC, 0, 0, 0);
+    return r;
+}
+
+EXPORT int fdatasync(int fd)
+{
+    int r = REAL(int (*)(int), fdatasync)(fd);
+    if (rec_on && r == 0)
+        record_fd_op(fd, FL_CRASH_FDATASYNC, 0, 0, 0);
+    return r;
+}
+
+EXPORT int sync_file_range(int fd, off64_t off, off64_t n, unsigned flags)
+{
+    int r = REAL(int (*)(int, off64_t, off64_t, unsigned), sync_file_range)(fd, off, n, flags);
+    if (rec_on && r == 0 && kind_of(fd) == FD_FILE) {
+        uint64_t len = (uint64_t)n;
+        if (n == 0) { /* to the end of the file */
+            struct stat st;
+            len = fstat(fd, &st) == 0 && st.st_size > off ? (uint64_t)(st.st_size - off) : 0;
+        }
+        record_fd_op(fd, FL_CRASH_SYNC_FILE_RANGE, (uint64_t)off, len, 0);
+    }
+    return r;
+}
+
+static void record_sync(void)
+{
+    if (!enter())
+        return;
+    struct fl_crash_event ev = {.op = FL_CRASH_SYNC};
+    emit(&ev);
+    leave();
+}
+
+EXPORT int syncfs(int fd)
+{
+    int r = REAL(int (*)(int), syncfs)(fd);
+    if (rec_on && r == 0)
+        record_sync();
+    return r;
+}
+
+EXPORT void sync(void)
+{
+    REAL(void (*)(void), sync)();
+    if (rec_on)
+        record_sync();
+}
+
+/* ---- mappings ------------------------------------------------------------------------------ */
+
+static void *record_mmap(void *r, size_t len, int prot, int flags, int fd)
+{
+    if (r == MAP_FAILED || !(prot & PROT_WRITE) || (flags & MAP_TYPE) != MAP_SHARED ||
+        (flags & MAP_ANONYMOUS) || kind_of(fd) != FD_FILE || !enter())
+        return r;
+    int w = watch_fd(fd);
+    if (w >= 0) {
+        int slot = -1;
+        for (int i = 0; i < MAP_MAX && slot < 0; i++)
+            if (!maps[i].used)
+                slot = i;
+        if (slot >= 0)
+            maps[slot] = (struct map){true, (uintptr_t)r, len, w};
+        else
+            untracked(FL_CRASH_UNTRACKED_MMAP, NULL);
+    }
+    leave();
+    return r;
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    void *r = REAL(void *(*)(void *, size_t, int, int, int, off_t), mmap)(addr, len, prot, flags,
+                                                                        fd, off);
+    return rec_on ? record_mmap(r, len, prot, flags, fd) : r;
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
+{
+    void *r = REAL(void *(*)(void *, size_t, int, int, int, off64_t), mmap64)(addr, len, prot,
+                                                                            flags, fd, off);
+    return rec_on ? record_mmap(r, len, prot, flags, fd) : r;
+}
+
+EXPORT int munmap(void *addr, size_t len)
+{
+    bool mine = rec_on && !rec_busy;
+    if (mine && enter()) {
+        /* the mapping's last changes are the file's before it goes */
+        uintptr_t a = (uintptr_t)addr;
+        for (int i = 0; i < MAP_MAX; i++) {
+            if (!maps[i].used || a + len <= maps[i].addr || a >= maps[i].addr + maps[i].len)
+                continue;
+            scan_one(&watches[maps[i].watch], true);
+            if (a <= maps[i].addr && a + len >= maps[i].addr + maps[i].len) {
+                int w = maps[i].watch;
+                maps[i] = (struct map){0};
+                unwatch(w);
+            }
+        }
+        leave();
+    }
+    return REAL(int (*)(void *, size_t), munmap)(addr, len);
+}
+
+EXPORT int msync(void *addr, size_t len, int flags)
+{
+    int r = REAL(int (*)(void *, size_t, int), msync)(addr, len, flags);
+    if (!rec_on || r != 0 || !(flags & MS_SYNC) || !enter())
+        return r;
+    /* enter() logged the mapping's changes as writes; MS_SYNC makes them durable */
+    uintptr_t a = (uintptr_t)addr;
+    for (int i = 0; i < MAP_MAX; i++) {
+        if (!maps[i].used || a + len <= maps[i].addr || a >= maps[i].addr + maps[i].len)
+            continue;
+        struct watch *w = &watches[maps[i].watch];
+        struct stat st;
+        char rel[PATH_MAX];
+        if (!fd_rel(w->fd, &st, rel, sizeof(rel)))
+            continue;
+        struct fl_crash_event ev = {.op = FL_CRASH_FDATASYNC, .dev = st.st_dev,
+                                    .ino = st.st_ino};
+        set_path(&ev, rel);
+        emit(&ev);
+    }
+    leave();
+    return r;
+}
+
+/* ---- opens --------------------------------------------------------------------------------- */
+
+struct pre_open {
+    bool existed, regular;
+};
+
+static struct pre_open before_open(int dirfd, const char *path, int flags)
+{
+    struct pre_open p = {0};
+    if (!rec_on || !(flags & (O_CREAT | O_TRUNC)))
+        return p;
+    struct stat st;
+    if (fstatat(dirfd, path, &st, 0) == 0) {
+        p.existed = true;
+        p.regular = S_ISREG(st.st_mode);
+    }
+    return p;
+}
+
+static void record_open(int fd, int flags, struct pre_open pre)
+{
+    forget_fd(fd);
+    if (fd < 0 || kind_of(fd) == FD_OTHER || !enter())
+        return;
+    struct stat st;
+    char rel[PATH_MAX];
+    if (!fd_rel(fd, &st, rel, sizeof(rel)))
+        goto out;
+    bool writes = (flags & O_ACCMODE) != O_RDONLY;
+#ifdef __O_TMPFILE
+    if ((flags & __O_TMPFILE) == __O_TMPFILE) {
+        untracked(FL_CRASH_UNTRACKED_CALL, NULL);
+        goto out;
+    }
+#endif
+    if ((flags & O_DIRECT) && writes) {
+        untracked(FL_CRASH_UNTRACKED_DIRECT, rel);
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode) || !rel[0])
+        goto out;
+    unsigned fl = 0;
+    if ((flags & O_CREAT) && !pre.existed)
+        fl |= FL_CRASH_OPEN_CREATED;
+    if ((flags & O_TRUNC) && pre.existed && pre.regular)
+        fl |= FL_CRASH_OPEN_TRUNCATED;
+    if (writes || fl) {
+        struct fl_crash_event ev = {.op = FL_CRASH_OPEN, .flags = (uint16_t)fl,
+                                    .dev = st.st_dev, .ino = st.st_ino,
+                                    .arg = st.st_mode & 07777};
+        set_path(&ev, rel);
+        emit(&ev);
+    }
+out:
+    leave();
+}
+
+static mode_t va_mode(int flags, va_list ap)
+{
+    return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+}
+
+#define OPEN(name)                                                                                \
+    EXPORT int name(const char *path, int flags, ...)                                             \
+    {                                                                                             \
+        va_list ap;                                                                               \
+        va_start(ap, flags);                                                                      \
+        mode_t mode = va_mode(flags, ap);                                                         \
+        va_end(ap);                                                                               \
+        struct pre_open pre = before_open(AT_FDCWD, path, flags);                                 \
+        int fd = REAL(int (*)(const char *, int, ...), name)(path, flags, mode);                  \
+        if (rec_on)                                                                               \
+            record_open(fd, flags, pre);                                                          \
+        return fd;                                                                                \
+    }
+OPEN(open)
+OPEN(open64)
+
+#define OPENAT(name)                                                                              \
+    EXPORT int name(int dirfd, const char *path, int flags, ...)                                  \
+    {                                                                                             \
+        va_list ap;                                                                               \
+        va_start(ap, flags);                                                                      \
+        mode_t mode = va_mode(flags, ap);                                                         \
+        va_end(ap);                                                                               \
+        struct pre_open pre = before_open(dirfd, path, flags);                                    \
+        int fd = REAL(int (*)(int, const char *, int, ...), name)(dirfd, path, flags, mode);      \
+        if (rec_on)                                                                               \
+            record_open(fd, flags, pre);                                                          \
+        return fd;                                                                                \
+    }
+OPENAT(openat)
+OPENAT(openat64)
+
+#define CREAT(name)                                                                               \
+    EXPORT int name(const char *path, mode_t mode)                                                \
+    {                                                                                             \
+        int flags = O_CREAT | O_WRONLY | O_TRUNC;                                                 \
+        struct pre_open pre = before_open(AT_FDCWD, path, flags);                                 \
+        int fd = REAL(int (*)(const char *, mode_t), name)(path, mode);                           \
+        if (rec_on)                                                                               \
+            record_open(fd, flags, pre);                                                          \
+        return fd;                                                                                \
+    }
+CREAT(creat)
+CREAT(creat64)
+
+/* the fortified opens (no mode: they are used only without O_CREAT) */
+#define OPEN2(name)                                                                               \
+    EXPORT int name(const char *path, int flags)                                                  \
+    {                                                                                             \
+        struct pre_open pre = before_open(AT_FDCWD, path, flags);                                 \
+        int fd = REAL(int (*)(const char *, int), name)(path, flags);                             \
+        if (rec_on)                                                                               \
+            record_open(fd, flags, pre);                                                          \
+        return fd;                                                                                \
+    }
+int __open_2(const char *, int);
+int __open64_2(const char *, int);
+int __openat_2(int, const char *, int);
+int __openat64_2(int, const char *, int);
+OPEN2(__open_2)
+OPEN2(__open64_2)
+
+#define OPENAT2(name)                                                                             \
+    EXPORT int name(int dirfd, const char *path, int flags)                                       \
+    {                                                                                             \
+        struct pre_open pre = before_open(dirfd, path, flags);                                    \
+        int fd = REAL(int (*)(int, const char *, int), name)(dirfd, path, flags);                 \
+        if (rec_on)                                                                               \
+            record_open(fd, flags, pre);                                                          \
+        return fd;                                                                                \
+    }
+OPENAT2(__openat_2)
+OPENAT2(__openat64_2)
+
+/* ---- stdio --------------------------------------------------------------------------------- */
+
+static int stdio_flags(const char *mode)
+{
+    int f = 0;
+    switch (mode[0]) {
+    case 'w':
+        f = O_WRONLY | O_CREAT | O_TRUNC;
+        break;
+    case 'a':
+        f = O_WRONLY | O_CREAT | O_APPEND;
+        break;
+    default:
+        f = O_RDONLY;
+    }
+    if (strchr(mode, '+'))
+        f = (f & ~O_ACCMODE) | O_RDWR;
+    return f;
+}
+
+/* A stream's buffer reaches the file through glibc's own write: watch the file instead. */
+static void record_stream(FILE *f, int flags, struct pre_open pre)
+{
+    if (!f)
+        return;
+    int fd = fileno(f);
+    record_open(fd, flags, pre);
+    if ((flags & O_ACCMODE) != O_RDONLY && kind_of(fd) == FD_FILE && enter()) {
+        watch_fd(fd);
+        leave();
+    }
+}
+
+#define FOPEN(name)                                                                               \
+    EXPORT FILE *name(const char *path, const char *mode)                                         \
+    {                                                                                             \
+        int flags = mode ? stdio_flags(mode) : 0;                                                 \
+        struct pre_open pre = before_open(AT_FDCWD, path, flags);                                 \
+        FILE *f = REAL(FILE * (*)(const char *, const char *), name)(path, mode);                 \
+        if (rec_on)                                                                               \
+            record_stream(f, flags, pre);                                                         \
+        return f;                                                                                 \
+    }
+FOPEN(fopen)
+FOPEN(fopen64)
+
+EXPORT FILE *fdopen(int fd, const char *mode)
+{
+    FILE *f = REAL(FILE * (*)(int, const char *), fdopen)(fd, mode);
+    if (rec_on && f && (stdio_flags(mode) & O_ACCMODE) != O_RDONLY && kind_of(fd) == FD_FILE &&
+        enter()) {
+        watch_fd(fd);
+        leave();
+    }
+    return f;
+}
+
+static void stream_closing(FILE *f)
+{
+    if (!f || !enter())
+        return;
+    REAL(int (*)(FILE *), fflush)(f); /* its buffer reaches the file now, not inside fclose */
+    int fd = fileno(f);
+    unwatch(watch_of_fd(fd));
+    leave();
+}
+
+static void record_close(int fd, enum fd_kind was, const struct stat *st, const char *rel)
+{
+    if (was != FD_FILE || !enter())
+        return;
+    struct fl_crash_event ev = {.op = FL_CRASH_CLOSE, .dev = st->st_dev, .ino = st->st_ino};
+    set_path(&ev, rel);
+    emit(&ev);
+    leave();
+    (void)fd;
+}
+
+#define FREOPEN(name)                                                                             \
+    EXPORT FILE *name(const char *path, const char *mode, FILE *f)                                \
+    {                                                                                             \
+        if (rec_on)                                                                               \
+            stream_closing(f);                                                                    \
+        int flags = mode ? stdio_flags(mode) : 0;                                                 \
+        struct pre_open pre = path ? before_open(AT_FDCWD, path, flags) : (struct pre_open){0};   \
+        FILE *r = REAL(FILE * (*)(const char *, const char *, FILE *), name)(path, mode, f);      \
+        if (rec_on)                                                                               \
+            record_stream(r, flags, pre);                                                         \
+        return r;                                                                                 \
+    }
+FREOPEN(freopen)
+FREOPEN(freopen64)
+
+EXPORT int fflush(FILE *f)
+{
+    int r = REAL(int (*)(FILE *), fflush)(f);
+    if (rec_on && enter())
+        leave(); /* enter() scanned the watched files; leave() marks stdout */
+    return r;
+}
+
+EXPORT int fclose(FILE *f)
+{
+    if (!rec_on || !f)
+        return REAL(int (*)(FILE *), fclose)(f);
+    int fd = fileno(f);
+    enum fd_kind was = kind_of(fd);
+    struct stat st;
+    char rel[PATH_MAX] = "";
+    if (was == FD_FILE && !fd_rel(fd, &st, rel, sizeof(rel)))
+        was = FD_OTHER;
+    stream_closing(f);
+    int r = REAL(int (*)(FILE *), fclose)(f);
+    forget_fd(fd);
+    record_close(fd, was, &st, rel);
+    return r;
+}
+
+/* ---- closes and dups ----------------------------------------------------------------------- */
+
+EXPORT int close(int fd)
+{
+    if (!rec_on || fd == rec_log)
+        return REAL(int (*)(int), close)(fd);
+    enum fd_kind was = kind_of(fd);
+    struct stat st;
+    char rel[PATH_MAX] = "";
+    if (was == FD_FILE && !fd_rel(fd, &st, rel, sizeof(rel)))
+        was = FD_OTHER;
+    int r = REAL(int (*)(int), close)(fd);
+    forget_fd(fd);
+    record_close(fd, was, &st, rel);
+    return r;
+}
+
+EXPORT int dup2(int fd, int nfd)
+{
+    if (rec_on && nfd == rec_log) { /* keep the log: move it out of the program's way first */
+        int moved = fcntl(rec_log, F_DUPFD_CLOEXEC, rec_log + 1);
+        if (moved >= 0)
+            rec_log = moved;
+    }
+    int r = REAL(int (*)(int, int), dup2)(fd, nfd);
+    forget_fd(nfd);
+    return r;
+}
+
+EXPORT int dup3(int fd, int nfd, int flags)
+{
+    if (rec_on && nfd == rec_log) {
+        int moved = fcntl(rec_log, F_DUPFD_CLOEXEC, rec_log + 1);
+        if (moved >= 0)
+            rec_log = moved;
+    }
+    int r = REAL(int (*)(int, int, int), dup3)(fd, nfd, flags);
+    forget_fd(nfd);
+    return r;
+}
+
+/* ---- names --------------------------------------------------------------------------------- */
+
+static void record_names(unsigned op, bool ok, bool in1, const char *rel1, bool in2,
+                         const char *rel2, unsigned flags)
+{
+    if (!ok || (!in1 && !in2) || !enter())
+        return;
+    struct fl_crash_event ev = {.op = (uint16_t)op, .flags = (uint16_t)flags};
+    if (in1 && in2) {
+        set_path(&ev, rel1);
+        ev.path2 = rel2;
+        ev.path2_len = (uint32_t)strlen(rel2);
+        emit(&ev);
+    } else if (in1) {
+        /* moved out of the directory: gone, as far as a crash state can tell */
+        if (op == FL_CRASH_RENAME) {
+            ev = (struct fl_crash_event){.op = FL_CRASH_UNLINK};
+            set_path(&ev, rel1);
+            emit(&ev);
+        }
+    } else {
+        /* came in from outside: its contents are not in the log */
+        untracked(op == FL_CRASH_RENAME ? FL_CRASH_UNTRACKED_OTHER : FL_CRASH_UNTRACKED_CALL,
+                  rel2);
+    }
+    leave();
+}
+
+#define NAMES_PRE(da, a, db, b)                                                                   \
+    char rel1[PATH_MAX], rel2[PATH_MAX];                                                          \
+    bool in1 = rec_on && !rec_busy && path_rel(da, a, rel1, sizeof(rel1));                        \
+    bool in2 = rec_on && !rec_busy && path_rel(db, b, rel2, sizeof(rel2));
+
+EXPORT int rename(const char *a, const char *b)
+{
+    NAMES_PRE(AT_FDCWD, a, AT_FDCWD, b)
+    int r = REAL(int (*)(const char *, const char *), rename)(a, b);
+    record_names(FL_CRASH_RENAME, r == 0, in1, rel1, in2, rel2, 0);
+    return r;
+}
+
+EXPORT int renameat(int da, const char *a, int db, const char *b)
+{
+    NAMES_PRE(da, a, db, b)
+    int r = REAL(int (*)(int, const char *, int, const char *), renameat)(da, a, db, b);
+    record_names(FL_CRASH_RENAME, r == 0, in1, rel1, in2, rel2, 0);
+    return r;
+}
+
+EXPORT int renameat2(int da, const char *a, int db, const char *b, unsigned flags)
+{
+    NAMES_PRE(da, a, db, b)
+    int r = REAL(int (*)(int, const char *, int, const char *, unsigned), renameat2)(da, a, db,
+                                                                                     b, flags);
+    unsigned fl = 0;
+    if (flags & RENAME_NOREPLACE)
+        fl |= FL_CRASH_RENAME_NOREPLACE;
+    if (flags & RENAME_EXCHANGE)
+        fl |= FL_CRASH_RENAME_EXCHANGE;
+    record_names(FL_CRASH_RENAME, r == 0, in1, rel1, in2, rel2, fl);
+    return r;
+}
+
+EXPORT int link(const char *a, const char *b)
+{
+    NAMES_PRE(AT_FDCWD, a, AT_FDCWD, b)
+    int r = REAL(int (*)(const char *, const char *), link)(a, b);
+    record_names(FL_CRASH_LINK, r == 0, in1, rel1, in2, rel2, 0);
+    return r;
+}
+
+EXPORT int linkat(int da, const char *a, int db, const char *b, int flags)
+{
+    /* AT_EMPTY_PATH names an fd (an O_TMPFILE file): its contents were never in the log */
+    bool by_fd = (flags & AT_EMPTY_PATH) && a && !*a;
+    char rel1[PATH_MAX], rel2[PATH_MAX];
+    bool in1 = rec_on && !rec_busy && !by_fd && path_rel(da, a, rel1, sizeof(rel1));
+    bool in2 = rec_on && !rec_busy && path_rel(db, b, rel2, sizeof(rel2));
+    int r = REAL(int (*)(int, const char *, int, const char *, int), linkat)(da, a, db, b, flags);
+    record_names(FL_CRASH_LINK, r == 0, in1, rel1, in2, rel2, 0);
+    return r;
+}
+
+/* Symlink creation has no record type: a crash state could not have it right. */
+EXPORT int symlink(const char *target, const char *b)
+{
+    char rel[PATH_MAX];
+    bool in = rec_on && !rec_busy && path_rel(AT_FDCWD, b, rel, sizeof(rel));
+    int r = REAL(int (*)(const char *, const char *), symlink)(target, b);
+    record_names(FL_CRASH_LINK, r == 0, false, NULL, in, rel, 0);
+    return r;
+}
+
+EXPORT int symlinkat(const char *target, int db, const char *b)
+{
+    char rel[PATH_MAX];
+    bool in = rec_on && !rec_busy && path_rel(db, b, rel, sizeof(rel));
+    int r = REAL(int (*)(const char *, int, const char *), symlinkat)(target, db, b);
+    record_names(FL_CRASH_LINK, r == 0, false, NULL, in, rel, 0);
+    return r;
+}
+
+static void record_one_name(unsigned op, bool ok, bool in, const char *rel, int dirfd,
+                            const char *path, uint32_t mode)
+{
+    if (!ok || !in || !enter())
+        return;
+    struct fl_crash_event ev = {.op = (uint16_t)op, .arg = mode};
+    set_path(&ev, rel);
+    struct stat st;
+    if (op == FL_CRASH_MKDIR && fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        ev.dev = st.st_dev;
+        ev.ino = st.st_ino;
+        ev.arg = st.st_mode & 07777;
+    }
+    emit(&ev);
+    leave();
+}
+
+#define NAME_PRE(d, p)                                                                            \
+    char rel[PATH_MAX];                                                                           \
+    bool in = rec_on && !rec_busy && path_rel(d, p, rel, sizeof(rel));
+
+EXPORT int unlink(const char *p)
+{
+    NAME_PRE(AT_FDCWD, p)
+    int r = REAL(int (*)(const char *), unlink)(p);
+    record_one_name(FL_CRASH_UNLINK, r == 0, in, rel, AT_FDCWD, p, 0);
+    return r;
+}
+
+EXPORT int unlinkat(int d, const char *p, int flags)
+{
+    NAME_PRE(d, p)
+    int r = REAL(int (*)(int, const char *, int), unlinkat)(d, p, flags);
+    record_one_name((flags & AT_REMOVEDIR) ? FL_CRASH_RMDIR : FL_CRASH_UNLINK, r == 0, in, rel,
+                    d, p, 0);
+    return r;
+}
+
+EXPORT int rmdir(const char *p)
+{
+    NAME_PRE(AT_FDCWD, p)
+    int r = REAL(int (*)(const char *), rmdir)(p);
+    record_one_name(FL_CRASH_RMDIR, r == 0, in, rel, AT_FDCWD, p, 0);
+    return r;
+}
+
+/* remove() is unlink or rmdir inside glibc, where no wrapper sees it */
+EXPORT int remove(const char *p)
+{
+    NAME_PRE(AT_FDCWD, p)
+    struct stat st;
+    bool dir = in && lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+    int r = REAL(int (*)(const char *), remove)(p);
+    record_one_name(dir ? FL_CRASH_RMDIR : FL_CRASH_UNLINK, r == 0, in, rel, AT_FDCWD, p, 0);
+    return r;
+}
+
+EXPORT int mkdir(const char *p, mode_t mode)
+{
+    NAME_PRE(AT_FDCWD, p)
+    int r = REAL(int (*)(const char *, mode_t), mkdir)(p, mode);
+    record_one_name(FL_CRASH_MKDIR, r == 0, in, rel, AT_FDCWD, p, mode & 07777);
+    return r;
+}
+
+EXPORT int mkdirat(int d, const char *p, mode_t mode)
+{
+    NAME_PRE(d, p)
+    int r = REAL(int (*)(int, const char *, mode_t), mkdirat)(d, p, mode);
+    record_one_name(FL_CRASH_MKDIR, r == 0, in, rel, d, p, mode & 07777);
+    return r;
+}
+
+/* ---- start and end ------------------------------------------------------------------------- */
+
+static void at_fork_prepare(void) { pthread_mutex_lock(&rec_lock); }
+static void at_fork_parent(void) { pthread_mutex_unlock(&rec_lock); }
+static void at_fork_child(void)
+{
+    pthread_mutex_init(&rec_lock, NULL);
+    rec_pid = (uint32_t)getpid();
+}
+
+/* Registered first, so it runs after the program's own exit handlers, just before glibc
+ * flushes the streams the program left open: flush them now, so their bytes are logged. */
+static void at_exit(void)
+{
+    if (!rec_on)
+        return;
+    REAL(int (*)(FILE *), fflush)(NULL);
+    if (enter())
+        leave();
+}
+
+__attribute__((constructor)) static void record_init(void)
+{
+    const char *log = getenv("FAULTLINE_CRASH_LOG");
+    const char *root = getenv("FAULTLINE_CRASH_ROOT");
+    if (!log || !*log || !root || root[0] != '/')
+        return;
+    const char *exe = getenv("FAULTLINE_CRASH_EXE");
+    if (exe && *exe) {
+        char self[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n > 0) {
+            self[n] = '\0';
+            const char *base = strrchr(self, '/');
+            if (fnmatch(exe, base ? base + 1 : self, 0) != 0 && fnmatch(exe, self, 0) != 0)
+                return;
+        }
+    }
+    snprintf(rec_root, sizeof(rec_root), "%s", root);
+    snprintf(rec_log_path, sizeof(rec_log_path), "%s", log);
+    rec_pid = (uint32_t)getpid();
+    open_log();
+    if (rec_log < 0)
+        return;
+    pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
+    atexit(at_exit);
+    rec_on = true;
+}
