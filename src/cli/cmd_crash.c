@@ -25,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -275,6 +277,7 @@ struct crash {
     const struct crash_config *cfg;
     struct fl_trial_env env;
     char root[PATH_MAX], snap[PATH_MAX], log_path[PATH_MAX];
+    char states_root[PATH_MAX]; /* where states are built: tmpfs when there is room */
     int rc;                 /* exit status when the run could not be judged (0: fine) */
     size_t events, cuts_done, states_checked, states_distinct, states_skipped;
     json_t *findings;       /* grouped failing states */
@@ -396,6 +399,11 @@ static void record_failure(struct crash *c, struct fl_crashfs *fs,
 {
     enum fl_crash_pattern pat = fl_crashfs_classify(fs, st);
     const char *pattern = fl_crash_pattern_name(pat);
+    /* nothing lost and still broken: the program's own sequence of calls passes through this
+     * state, so a kill of the process at this point leaves it too, no power cut needed */
+    bool not_atomic = pat == FL_CRASH_PATTERN_OTHER && !fl_crash_state_loses(st);
+    if (not_atomic)
+        pattern = "not-atomic";
     char group[512];
     group_of(label, group, sizeof(group));
     json_t *f = finding_for(c->findings, pattern);
@@ -415,7 +423,12 @@ static void record_failure(struct crash *c, struct fl_crashfs *fs,
         return;
     }
     char explain[4096], repro[8192];
-    if (fl_crashfs_explain(fs, st, explain, sizeof(explain)) < 0)
+    if (not_atomic)
+        snprintf(explain, sizeof(explain), "every call before the cut reached the disk and the "
+                 "state is still broken: the update is not atomic, so the program killed at "
+                 "this point (no power cut needed) leaves it; the last calls before the cut are "
+                 "the window");
+    else if (fl_crashfs_explain(fs, st, explain, sizeof(explain)) < 0)
         snprintf(explain, sizeof(explain), "(no explanation: out of memory)");
     json_t *calls = json_array();
     size_t from = cut > 12 ? cut - 12 : 0;
@@ -457,7 +470,7 @@ static int check_state(struct crash *c, struct fl_crashfs *fs, const struct fl_c
     if (c->cfg->keep_dir)
         snprintf(dir, sizeof(dir), "%s/cut-%zu-%zu", c->cfg->keep_dir, cut, c->states_checked);
     else
-        snprintf(dir, sizeof(dir), "%s/state", c->root);
+        snprintf(dir, sizeof(dir), "%s/state", c->states_root);
     snprintf(out, sizeof(out), "%s/state.stdout", c->root);
     if (mkdir(dir, 0700) < 0)
         return fl_err_set(err, errno, "%s: %s", dir, strerror(errno));
@@ -478,6 +491,49 @@ static int check_state(struct crash *c, struct fl_crashfs *fs, const struct fl_c
     unlink(out);
     c->states_checked++;
     return rc;
+}
+
+/* Bytes under dir (regular files' sizes), to know whether a state fits in memory. */
+static uint64_t tree_bytes(const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    uint64_t total = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char p[PATH_MAX];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        if (lstat(p, &st) < 0)
+            continue;
+        if (S_ISDIR(st.st_mode) && depth < 64)
+            total += tree_bytes(p, depth + 1);
+        else if (S_ISREG(st.st_mode))
+            total += (uint64_t)st.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+/* States are built and removed by the hundred: on ext4 each file created right after others
+ * were deleted costs a scan of the inode bitmaps (recently_deleted), most of a state's time.
+ * /dev/shm has no such cost, so states go there when a state fits in a quarter of its free
+ * space; otherwise beside the trial directory. */
+static void pick_states_root(struct crash *c, const char *dir)
+{
+    snprintf(c->states_root, sizeof(c->states_root), "%s", c->root);
+    struct statvfs vfs;
+    if (statvfs("/dev/shm", &vfs) < 0 || access("/dev/shm", W_OK) < 0)
+        return;
+    uint64_t need = tree_bytes(dir, 0) + tree_bytes(c->snap, 0) + (1u << 20);
+    if ((uint64_t)vfs.f_bavail * vfs.f_frsize / 4 < need)
+        return;
+    char made[] = "/dev/shm/faultline-crash-XXXXXX";
+    if (mkdtemp(made))
+        snprintf(c->states_root, sizeof(c->states_root), "%s", made);
 }
 
 static int explore(struct crash *c, const char *dir, const char *stdout_path, struct fl_err *err)
@@ -504,6 +560,7 @@ static int explore(struct crash *c, const char *dir, const char *stdout_path, st
         fl_crash_event_format(fl_crashfs_event(fs, i), line, sizeof(line));
         json_array_append_new(c->calls, json_string(line));
     }
+    pick_states_root(c, dir);
     struct digests seen = {0};
     size_t first = cfg->cut >= 0 ? (size_t)cfg->cut : 0;
     size_t last = cfg->cut >= 0 ? (size_t)cfg->cut : c->events;
@@ -771,6 +828,8 @@ int cmd_crash(int argc, char **argv)
     pthread_join(watcher, NULL);
     pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
 out:
+    if (c->states_root[0] && strcmp(c->states_root, c->root) != 0)
+        fl_remove_tree(c->states_root);
     fl_remove_tree(c->root);
     fl_free_words(c->env.base_env);
     json_decref(c->findings);
