@@ -657,7 +657,7 @@ static void print_results(const struct crash *c, double elapsed, FILE *out)
 {
     size_t nf = json_array_size(c->findings);
     fprintf(out, "crash: %zu recorded call%s, %zu cut point%s, %zu distinct state%s checked "
-            "under %s in %.1fs%s\n", c->events, c->events == 1 ? "" : "s", c->cuts_done,
+            "under %s in %.2fs%s\n", c->events, c->events == 1 ? "" : "s", c->cuts_done,
             c->cuts_done == 1 ? "" : "s", c->states_distinct, c->states_distinct == 1 ? "" : "s",
             fl_crash_model_name(c->cfg->model), elapsed,
             c->budget_hit ? " (budget reached)" : c->interrupted ? " (interrupted)" : "");
