@@ -329,7 +329,7 @@ static int stdout_prefix(const char *from, const char *to, uint64_t n)
 static void mark_final_stdout(const char *log_path, const char *stdout_path)
 {
     struct stat st;
-    if (stat(stdout_path, &st) < 0)
+    if (stat(stdout_path, &st) < 0 || st.st_size == 0)
         return;
     struct fl_crash_event ev = {.op = FL_CRASH_MARK, .length = (uint64_t)st.st_size,
                                 .pid = (uint32_t)getpid()};
@@ -632,6 +632,15 @@ static int after_check(void *ctx, const char *dir, const char *stdout_path,
         c->interrupted = true;
         return 0;
     }
+    if (res->escaped) {
+        c->rc = FL_EXIT_NORESOURCE;
+        return fl_err_set(err, EINVAL, "CMD daemonized: it exited (status %d) and left %u "
+                          "process%s running (pid %d, now killed), "
+                          "so the run was not over when it was judged; crash needs a program "
+                          "that stays in the foreground (its --foreground or -f option?)",
+                          res->status, res->escaped, res->escaped == 1 ? "" : "es",
+                          res->escaped_pid);
+    }
     if (res->exec_failed || res->status != 0) {
         c->rc = FL_EXIT_NORESOURCE;
         return fl_err_set(err, EINVAL, "CMD exits with status %d without any crash (it must "
@@ -765,7 +774,7 @@ int cmd_crash(int argc, char **argv)
         .base_env = fl_clean_environ(),
         .timeout_ns = cfg.timeout_ns ? cfg.timeout_ns : 60 * FL_NS_PER_SEC,
         .target_extra_env = target_extra, .before_target = before_target,
-        .after_check = after_check, .ctx = c,
+        .after_check = after_check, .ctx = c, .find_escaped = true,
     };
     {
         unsigned char head[FL_CRASHLOG_HEADER_SIZE];

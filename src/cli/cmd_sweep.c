@@ -1067,6 +1067,7 @@ static int run_baseline(struct sweep *sw)
     int rc = 0;
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "%s", sw->cfg->argv[0]);
+    sw->env.find_escaped = true;
     for (int k = 0; k < 2 && rc == 0; k++) {
         struct fl_err err = {""};
         if (fl_trial_run(&sw->env, NULL, &sh[k], ++sw->trial_no, &r[k], &err) < 0) {
@@ -1083,6 +1084,13 @@ static int run_baseline(struct sweep *sw)
         } else if (r[k].exec_failed) {
             fl_errorf("sweep: cannot run '%s': %s", cmd, strerror(r[k].exec_errno));
             rc = FL_EXIT_USAGE;
+        } else if (r[k].escaped) {
+            fl_errorf("sweep: %s daemonized: it exited (status %d) and left %u process%s "
+                      "running (pid %d, now killed); sweep needs a "
+                      "program that stays in the foreground (its --foreground or -f option?)",
+                      cmd, r[k].status, r[k].escaped, r[k].escaped == 1 ? "" : "es",
+                      r[k].escaped_pid);
+            rc = FL_EXIT_NORESOURCE;
         } else if (r[k].timed_out) {
             fl_errorf("sweep: without any fault, %s was still running after the timeout: the "
                       "baseline hangs (a server? sweep needs a command that ends; raise "
@@ -1111,6 +1119,7 @@ static int run_baseline(struct sweep *sw)
                          FL_SURF_POINTS_MAX, (unsigned)sh[k]->s->overflow);
         }
     }
+    sw->env.find_escaped = false;
     if (rc == 0) {
         sw->base.status = r[0].status;
         sw->base.stderr_bytes = r[0].stderr_bytes > r[1].stderr_bytes ? r[0].stderr_bytes

@@ -350,16 +350,60 @@ static void sample_counts(pid_t pid, int *fds, int *threads)
     }
 }
 
+/* Processes that carry `marker` (NAME=VALUE, unique to one trial) in their environment: the
+ * target's, wherever they went. A daemon leaves its process group (setsid) and outlives its
+ * parent, so the group kill misses it; its environment still says whose it is. Kill them;
+ * return how many there were. */
+static unsigned kill_escaped(const char *marker, int *one)
+{
+    unsigned n = 0;
+    size_t mlen = strlen(marker);
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%s/environ", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        char buf[65536];
+        ssize_t len = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        buf[len] = '\0';
+        for (ssize_t i = 0; i < len; i += (ssize_t)strlen(buf + i) + 1) {
+            if (!strncmp(buf + i, marker, mlen) && buf[i + (ssize_t)mlen] == '\0') {
+                int pid = atoi(de->d_name);
+                if (pid != getpid() && kill(pid, SIGKILL) == 0) {
+                    n++;
+                    *one = pid;
+                }
+                break;
+            }
+        }
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
 struct waited {
     int status;              /* shell style */
     bool timed_out, interrupted;
     double wall_s, cpu_s, cpu_last_s, cpu_window_s;
     int fds_peak, threads_peak;
+    unsigned escaped;        /* with a marker: its processes left when the leader ended */
+    int escaped_pid;
 };
 
 /* Wait for pid (leader of its group) up to timeout_ns; kill the group at the timeout or on
- * an interrupt; after it ends, kill what is left of the group. */
-static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, struct waited *w)
+ * an interrupt; after it ends, kill what is left of the group. With a marker, first look for
+ * (and kill) what is left anywhere: a daemon's child may not have left the group yet. */
+static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, const char *marker,
+                       struct waited *w)
 {
     memset(w, 0, sizeof(*w));
     int64_t start = mono_ns(), deadline = start + timeout_ns;
@@ -410,6 +454,12 @@ static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, struct waited
     }
     if (pidfd >= 0)
         close(pidfd);
+    if (marker && !w->timed_out && !w->interrupted) {
+        /* a daemonizing parent exits at once; give its child the moment it needs to fork */
+        struct timespec settle = {0, 20 * 1000 * 1000};
+        nanosleep(&settle, NULL);
+        w->escaped = kill_escaped(marker, &w->escaped_pid);
+    }
     kill(-pid, SIGKILL); /* what the target left running in its group */
     w->wall_s = (double)(mono_ns() - start) / 1e9;
     if (!w->timed_out)
@@ -431,7 +481,7 @@ static int run_hook(char **argv, char **envp, const char *dir, const char *out, 
     if (rc)
         return rc;
     struct waited w;
-    wait_group(pid, FL_HOOK_TIMEOUT_NS, false, &w);
+    wait_group(pid, FL_HOOK_TIMEOUT_NS, false, NULL, &w);
     *status = w.status;
     return 0;
 }
@@ -576,7 +626,7 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
         goto teardown;
     }
     struct waited w;
-    wait_group(pid, env->timeout_ns, true, &w);
+    wait_group(pid, env->timeout_ns, true, env->find_escaped ? ctl_var : NULL, &w);
     res->status = w.status;
     res->timed_out = w.timed_out;
     res->interrupted = w.interrupted;
@@ -587,6 +637,9 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
     res->fds_peak = w.fds_peak;
     res->threads_peak = w.threads_peak;
     res->attached = (unsigned)atomic_load(&h->ctl->attached);
+    /* the control block's path is in the environment of every process of this target */
+    res->escaped = w.escaped;
+    res->escaped_pid = w.escaped_pid;
     for (unsigned i = 0; rules && i < rules->n; i++) {
         struct fl_rule_stats s;
         if (fl_ctl_stats(h, (int)i, &s) == 0) {

@@ -40,6 +40,8 @@ struct fl_trial_env {
      * trial stops, the error is the trial's); a call after --check, before --teardown, while
      * the trial directory and the target's stdout file still exist. */
     char **target_extra_env;
+    bool find_escaped;       /* look for the target's processes that left its group (a scan of
+                                /proc: the baseline's job, not every trial's) */
     int (*before_target)(void *ctx, const char *dir, struct fl_err *err);
     int (*after_check)(void *ctx, const char *dir, const char *stdout_path,
                        const struct fl_trial_result *res, struct fl_err *err);
@@ -64,6 +66,10 @@ struct fl_trial_result {
     char target_stderr[FL_TRIAL_OUTPUT_MAX]; /* the end of what the target printed there */
     size_t stdout_bytes, stderr_bytes;
     int hook_status;         /* for setup_failed: its status */
+    unsigned escaped;        /* with find_escaped: processes of the target still running when
+                                it ended, in its group or out of it (it daemonized), found by
+                                their environment, and killed */
+    int escaped_pid;         /* one of them */
 };
 
 struct fl_surface_handle;

@@ -237,6 +237,52 @@ def test_bad_input_gives_one_clear_line(run, tmp_path, args, code, words):
     assert words in r.stderr
 
 
+DAEMON = r"""
+#include <stdio.h>
+#include <unistd.h>
+/* the classic double fork: the command returns at once, its grandchild runs on */
+int main(void)
+{
+    if (fork() == 0) {
+        setsid();
+        if (fork() == 0) {
+            for (;;) {
+                FILE *f = fopen("daemon.log", "a");
+                if (f) {
+                    fputs("tick\n", f);
+                    fclose(f);
+                }
+                sleep(1);
+            }
+        }
+        _exit(0);
+    }
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("command", ["sweep", "crash"])
+def test_a_daemonizing_target_is_refused_and_killed(run, tmp_path, command):
+    src = tmp_path / "daemon.c"
+    src.write_text(DAEMON)
+    exe = tmp_path / f"daemon-{command}"
+    subprocess.run(["cc", "-o", str(exe), str(src)], check=True)
+    r = run(command, "--check", "true", "--", str(exe), timeout=60)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "daemonized" in r.stderr and "foreground" in r.stderr, r.stderr
+    errors = [l for l in r.stderr.splitlines() if "error" in l]
+    assert len(errors) == 1, r.stderr
+    left = subprocess.run(["pgrep", "-f", str(exe)], capture_output=True, text=True)
+    assert left.stdout.strip() == "", f"left running: {left.stdout}"
+    # the same program without the double fork is accepted: the refusal is about daemonizing
+    plain = tmp_path / "plain.c"
+    plain.write_text("int main(void) { return 0; }\n")
+    subprocess.run(["cc", "-o", str(tmp_path / "plain"), str(plain)], check=True)
+    r = run(command, "--check", "true", "--", str(tmp_path / "plain"), timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
 def test_sigint_leaves_no_trial_directory_or_process(faultline, env, tmp_path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
