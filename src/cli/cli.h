@@ -24,6 +24,7 @@ int cmd_proxy(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_crash(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
 int cmd_recover(int argc, char **argv);
 int cmd_corrupt(int argc, char **argv);
 int cmd_restore(int argc, char **argv);

@@ -726,17 +726,6 @@ static json_t *report_json(const struct crash *c, double elapsed)
 
 /* ---- the command --------------------------------------------------------------------------- */
 
-static sigset_t stop_signals;
-
-static void *signal_watcher(void *arg)
-{
-    (void)arg;
-    int sig;
-    if (sigwait(&stop_signals, &sig) == 0 && sig != SIGUSR2)
-        fl_trial_interrupt();
-    return NULL;
-}
-
 int cmd_crash(int argc, char **argv)
 {
     struct crash_config cfg = {.cut = -1};
@@ -790,14 +779,8 @@ int cmd_crash(int argc, char **argv)
         close(fd);
     }
 
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGHUP);
-    sigaddset(&stop_signals, SIGUSR2); /* ours: "we are done" */
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     pthread_t watcher;
-    pthread_create(&watcher, NULL, signal_watcher, NULL);
+    fl_discovery_signals_start(&watcher);
 
     c->start_ns = now_ns();
     struct fl_trial_result *res = calloc(1, sizeof(*res));
@@ -833,9 +816,7 @@ int cmd_crash(int argc, char **argv)
     if (fl_trial_interrupted())
         rc = 130;
     free(res);
-    pthread_kill(watcher, SIGUSR2);
-    pthread_join(watcher, NULL);
-    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
+    fl_discovery_signals_stop(watcher);
 out:
     if (c->states_root[0] && strcmp(c->states_root, c->root) != 0)
         fl_remove_tree(c->states_root);

@@ -4,6 +4,8 @@
  * command lines, programs that must be runnable before any trial, the template directory.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <limits.h>
 #include <stdio.h>
@@ -139,3 +141,35 @@ void fl_quote_into(char *buf, size_t len, size_t *n, const char *word)
     *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
 }
 
+
+/* SIGINT, SIGTERM and SIGHUP stop the running trial (its process group is killed, its
+ * directory removed) instead of faultline: the command then cleans up and exits 130.
+ * SIGUSR2 is ours, to end the watcher. */
+static sigset_t stop_signals;
+
+static void *signal_watcher(void *arg)
+{
+    (void)arg;
+    int sig;
+    if (sigwait(&stop_signals, &sig) == 0 && sig != SIGUSR2)
+        fl_trial_interrupt();
+    return NULL;
+}
+
+void fl_discovery_signals_start(pthread_t *watcher)
+{
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
+    sigaddset(&stop_signals, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    pthread_create(watcher, NULL, signal_watcher, NULL);
+}
+
+void fl_discovery_signals_stop(pthread_t watcher)
+{
+    pthread_kill(watcher, SIGUSR2);
+    pthread_join(watcher, NULL);
+    pthread_sigmask(SIG_UNBLOCK, &stop_signals, NULL);
+}

@@ -3,6 +3,7 @@
 #ifndef FL_DISCOVER_ARGS_H
 #define FL_DISCOVER_ARGS_H
 
+#include <pthread.h>
 #include <stddef.h>
 
 /* Split a hook's command line (flag names it in errors); keep receives a copy of the text.
@@ -22,5 +23,10 @@ int fl_discovery_root(const char *cmd, char *root, size_t len);
 /* Append word to buf[*n..len) as a shell would need it to read it back ('...' when it has
  * anything but plain characters); *n grows by what it would take, as snprintf counts. */
 void fl_quote_into(char *buf, size_t len, size_t *n, const char *word);
+
+/* While a discovery command runs: SIGINT, SIGTERM, SIGHUP interrupt its trials
+ * (fl_trial_interrupt) instead of killing faultline, so it can clean up and exit 130. */
+void fl_discovery_signals_start(pthread_t *watcher);
+void fl_discovery_signals_stop(pthread_t watcher);
 
 #endif

@@ -16,7 +16,9 @@
 const char *arg_state_dir;
 
 static const struct fl_cmd commands[] = {
+    {"audit", "one traced run: how a program writes files and waits on sockets, its risks", cmd_audit},
     {"corrupt", "damage a file or SQLite database, saved first (faultline restore)", cmd_corrupt},
+    {"crash", "find what a power loss during a program's run leaves broken on disk", cmd_crash},
     {"ctl", "switch the rules of a running inject and read their counters", cmd_ctl},
     {"fill", "fill the filesystem holding a directory, so writes fail with ENOSPC", cmd_fill},
     {"help", "show help: faultline help [COMMAND|rules]", cmd_help},
@@ -33,7 +35,6 @@ static const struct fl_cmd commands[] = {
     {"status", "list the faults that are active", cmd_status},
     {"stop", "freeze a process with SIGSTOP for a while; it is always resumed", cmd_stop},
     {"sweep", "find where a program breaks: every call site, every fault, one command", cmd_sweep},
-    {"crash", "find what a power loss during a program's run leaves broken on disk", cmd_crash},
     {"validate", "check experiment files without running them", cmd_validate},
     {"version", "print the version", cmd_version},
 };

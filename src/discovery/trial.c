@@ -323,9 +323,14 @@ static double group_cpu(pid_t pgid)
     return total;
 }
 
-static void sample_counts(pid_t pid, int *fds, int *threads)
+/* The target's main process now: its open fds, threads and resident memory; peaks kept in
+ * *fds and *threads, the sample appended to series when there is one. */
+static void sample_counts(pid_t pid, int *fds, int *threads, struct fl_trial_series *series,
+                          double t_s)
 {
     char path[64];
+    int nfd = -1, nthr = -1;
+    long rss = -1;
     snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
     DIR *d = opendir(path);
     if (d) {
@@ -334,6 +339,7 @@ static void sample_counts(pid_t pid, int *fds, int *threads)
         while ((de = readdir(d)))
             n += de->d_name[0] != '.';
         closedir(d);
+        nfd = n;
         if (n > *fds)
             *fds = n;
     }
@@ -343,10 +349,20 @@ static void sample_counts(pid_t pid, int *fds, int *threads)
         char line[128];
         while (fgets(line, sizeof(line), f)) {
             int t;
-            if (sscanf(line, "Threads: %d", &t) == 1 && t > *threads)
-                *threads = t;
+            long kb;
+            if (sscanf(line, "Threads: %d", &t) == 1) {
+                nthr = t;
+                if (t > *threads)
+                    *threads = t;
+            } else if (sscanf(line, "VmRSS: %ld", &kb) == 1) {
+                rss = kb;
+            }
         }
         fclose(f);
+    }
+    if (series && nfd >= 0 && series->n < FL_TRIAL_SERIES_MAX) {
+        struct fl_trial_sample *sm = &series->s[series->n++];
+        *sm = (struct fl_trial_sample){t_s, nfd, nthr, rss};
     }
 }
 
@@ -395,6 +411,7 @@ struct waited {
     bool timed_out, interrupted;
     double wall_s, cpu_s, cpu_last_s, cpu_window_s;
     int fds_peak, threads_peak;
+    long maxrss_kb;          /* the leader's peak resident memory (wait4's rusage) */
     unsigned escaped;        /* with a marker: its processes left when the leader ended */
     int escaped_pid;
 };
@@ -403,7 +420,7 @@ struct waited {
  * an interrupt; after it ends, kill what is left of the group. With a marker, first look for
  * (and kill) what is left anywhere: a daemon's child may not have left the group yet. */
 static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, const char *marker,
-                       struct waited *w)
+                       struct fl_trial_series *series, struct waited *w)
 {
     memset(w, 0, sizeof(*w));
     int64_t start = mono_ns(), deadline = start + timeout_ns;
@@ -436,7 +453,8 @@ static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, const char *m
         if (cpu_at_window < 0 && now >= deadline - window)
             cpu_at_window = group_cpu(pid);
         if (sample && now - start >= FL_SAMPLE_NS)
-            sample_counts(pid, &w->fds_peak, &w->threads_peak);
+            sample_counts(pid, &w->fds_peak, &w->threads_peak, series,
+                          (double)(now - start) / 1e9);
         int64_t slice = deadline - now;
         if (cpu_at_window < 0 && deadline - window - now < slice)
             slice = deadline - window - now;
@@ -465,6 +483,7 @@ static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, const char *m
     if (!w->timed_out)
         w->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    w->maxrss_kb = ru.ru_maxrss;
     if (w->timed_out)
         w->status = FL_EXIT_TIMEOUT;
     else if (WIFSIGNALED(status))
@@ -481,7 +500,7 @@ static int run_hook(char **argv, char **envp, const char *dir, const char *out, 
     if (rc)
         return rc;
     struct waited w;
-    wait_group(pid, FL_HOOK_TIMEOUT_NS, false, NULL, &w);
+    wait_group(pid, FL_HOOK_TIMEOUT_NS, false, NULL, NULL, &w);
     *status = w.status;
     return 0;
 }
@@ -626,7 +645,7 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
         goto teardown;
     }
     struct waited w;
-    wait_group(pid, env->timeout_ns, true, env->find_escaped ? ctl_var : NULL, &w);
+    wait_group(pid, env->timeout_ns, true, env->find_escaped ? ctl_var : NULL, env->series, &w);
     res->status = w.status;
     res->timed_out = w.timed_out;
     res->interrupted = w.interrupted;
@@ -638,6 +657,7 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
     res->threads_peak = w.threads_peak;
     res->attached = (unsigned)atomic_load(&h->ctl->attached);
     /* the control block's path is in the environment of every process of this target */
+    res->maxrss_kb = w.maxrss_kb;
     res->escaped = w.escaped;
     res->escaped_pid = w.escaped_pid;
     for (unsigned i = 0; rules && i < rules->n; i++) {

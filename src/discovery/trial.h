@@ -24,6 +24,18 @@
 
 struct fl_trial_result;
 
+/* The target's main process over time, sampled every 20 ms while it runs (audit). */
+#define FL_TRIAL_SERIES_MAX 3000
+struct fl_trial_sample {
+    double t_s;        /* since the start */
+    int fds, threads;
+    long rss_kb;       /* -1 when unknown */
+};
+struct fl_trial_series {
+    size_t n;
+    struct fl_trial_sample s[FL_TRIAL_SERIES_MAX];
+};
+
 /* What every trial of a run shares. Strings and argv arrays are borrowed. */
 struct fl_trial_env {
     char **argv;             /* the target; "{dir}" in any word becomes the trial directory */
@@ -40,6 +52,7 @@ struct fl_trial_env {
      * trial stops, the error is the trial's); a call after --check, before --teardown, while
      * the trial directory and the target's stdout file still exist. */
     char **target_extra_env;
+    struct fl_trial_series *series; /* NULL: no time series, peaks only */
     bool find_escaped;       /* look for the target's processes that left its group (a scan of
                                 /proc: the baseline's job, not every trial's) */
     int (*before_target)(void *ctx, const char *dir, struct fl_err *err);
@@ -59,6 +72,7 @@ struct fl_trial_result {
     double cpu_last_s;       /* CPU seconds in the last second before the timeout */
     double cpu_window_s;     /* ... over how long a window */
     int fds_peak, threads_peak; /* the target's main process, sampled while it ran */
+    long maxrss_kb;          /* its peak resident memory */
     uint64_t seen[FL_RULES_MAX], injected[FL_RULES_MAX]; /* the rules' counters at the end */
     unsigned attached;       /* processes the preload attached to */
     int check_status;        /* --check's status (0 when there is none) */

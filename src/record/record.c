@@ -21,6 +21,12 @@
  * such file between two records is lost (the changes come out as one batch), never order
  * against the other calls, which is what crash states are built from.
  *
+ * With $FAULTLINE_AUDIT_LOG as well (`faultline audit`), it also notes, one JSON line each, how
+ * the program treats its sockets: every connect and accept (with the peer and the time),
+ * the options that bound a wait (SO_RCVTIMEO, SO_SNDTIMEO, TCP_USER_TIMEOUT, SO_KEEPALIVE),
+ * and, once per socket, whether it waited on it without a bound (poll/select with no timeout,
+ * a blocking read with no SO_RCVTIMEO) or with one. Files are the crash log's business.
+ *
  * What cannot be followed at all (O_DIRECT, O_TMPFILE, symlink creation, a rename into the
  * directory from outside, a log append that failed) is logged as UNTRACKED, and the explorer
  * refuses to guess.
@@ -44,6 +50,15 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 
 #include "crashlog.h"
 
@@ -67,6 +82,10 @@ static off_t stdout_marked; /* a mark says something once stdout has bytes */
 
 /* ---- the real functions -------------------------------------------------------------------- */
 
+static int audit_log = -1; /* $FAULTLINE_AUDIT_LOG, or -1 */
+static void au_forget(int fd);
+static void au_mapped(int fd);
+
 static void *real(const char *name, void **slot)
 {
     void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
@@ -88,7 +107,10 @@ static void *real_open, *real_open64, *real_openat, *real_openat64, *real_creat,
     *real_munmap, *real_rename, *real_renameat, *real_renameat2, *real_link, *real_linkat,
     *real_symlink, *real_symlinkat, *real_unlink, *real_unlinkat, *real_remove, *real_rmdir,
     *real_mkdir, *real_mkdirat, *real_close, *real_dup2, *real_dup3, *real_fopen, *real_fopen64,
-    *real_fdopen, *real_freopen, *real_freopen64, *real_fflush, *real_fclose;
+    *real_fdopen, *real_freopen, *real_freopen64, *real_fflush, *real_fclose, *real_connect,
+    *real_accept, *real_accept4, *real_setsockopt, *real_poll, *real_ppoll, *real_select,
+    *real_pselect, *real_epoll_wait, *real_epoll_pwait, *real_read, *real_recv,
+    *real_recvfrom, *real_recvmsg;
 
 /* ---- the log ------------------------------------------------------------------------------- */
 
@@ -124,7 +146,59 @@ static void emit_iov(struct fl_crash_event *ev, const struct iovec *data, int nd
     append(iov, n);
 }
 
+/* The audit reads the log once the run is over and needs no record the moment it is made,
+ * so it batches them: one write per 256 KiB or per 50 ms instead of one per call (sqlite's
+ * 4 KiB page writes). A SIGKILL loses at most the last 50 ms. Crash mode never batches: its
+ * file order is the program's order across processes. Under rec_lock. */
+#define BATCH_CAP (256u << 10)
+static unsigned char batch[BATCH_CAP];
+static size_t batch_len;
+static int64_t batch_since_ns;
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void append_now(struct iovec *iov, int n);
+
+static void batch_flush(void)
+{
+    if (!batch_len)
+        return;
+    struct iovec v = {batch, batch_len};
+    batch_len = 0;
+    append_now(&v, 1);
+}
+
 static void append(struct iovec *iov, int n)
+{
+    if (audit_log < 0) {
+        append_now(iov, n);
+        return;
+    }
+    size_t want = 0;
+    for (int i = 0; i < n; i++)
+        want += iov[i].iov_len;
+    if (batch_len + want > BATCH_CAP)
+        batch_flush();
+    if (want > BATCH_CAP) {
+        append_now(iov, n);
+        return;
+    }
+    if (!batch_len)
+        batch_since_ns = mono_ns();
+    for (int i = 0; i < n; i++) {
+        memcpy(batch + batch_len, iov[i].iov_base, iov[i].iov_len);
+        batch_len += iov[i].iov_len;
+    }
+    if (mono_ns() - batch_since_ns >= 50 * 1000000)
+        batch_flush();
+}
+
+static void append_now(struct iovec *iov, int n)
 {
     size_t want = 0;
     for (int i = 0; i < n; i++)
@@ -184,6 +258,55 @@ static bool fd_rel(int fd, struct stat *st, char *rel, size_t cap)
         return strncmp(abs, rec_root, strlen(rec_root)) == 0;
     }
     return fl_crashlog_relpath(rec_root, abs, rel, cap) >= 0;
+}
+
+/* What a write needs to know about its fd, kept until the fd is closed or reopened, or any
+ * name in the directory changes (name_gen): the hot path of a program that writes a lot is
+ * then one lseek and the log's writev. */
+#define NAME_CACHE_FDS 1024
+struct fd_name {
+    unsigned gen;      /* name_gen + 1 when filled; 0: empty */
+    bool append;
+    dev_t dev;
+    ino_t ino;
+    char rel[224];
+};
+static struct fd_name fd_names[NAME_CACHE_FDS];
+static _Atomic unsigned name_gen;
+
+static void names_changed(void)
+{
+    atomic_fetch_add_explicit(&name_gen, 1, memory_order_relaxed);
+}
+
+static void name_forget(int fd)
+{
+    if (fd >= 0 && fd < NAME_CACHE_FDS)
+        fd_names[fd].gen = 0;
+}
+
+/* fd_rel through the cache (called under rec_lock); *append: the fd has O_APPEND. */
+static bool fd_rel_cached(int fd, struct stat *st, char *rel, size_t cap, bool *append)
+{
+    unsigned gen = atomic_load_explicit(&name_gen, memory_order_relaxed) + 1;
+    struct fd_name *c = fd >= 0 && fd < NAME_CACHE_FDS ? &fd_names[fd] : NULL;
+    if (c && c->gen == gen) {
+        memset(st, 0, sizeof(*st));
+        st->st_dev = c->dev;
+        st->st_ino = c->ino;
+        snprintf(rel, cap, "%s", c->rel);
+        *append = c->append;
+        return true;
+    }
+    if (!fd_rel(fd, st, rel, cap))
+        return false;
+    int fl = fcntl(fd, F_GETFL);
+    *append = fl >= 0 && (fl & O_APPEND);
+    if (c && rel[0] && strlen(rel) < sizeof(c->rel)) {
+        *c = (struct fd_name){gen, *append, st->st_dev, st->st_ino, ""};
+        snprintf(c->rel, sizeof(c->rel), "%s", rel);
+    }
+    return true;
 }
 
 /* The canonical path, relative to the root, that (dirfd, path) names, its last component not
@@ -252,14 +375,17 @@ static enum fd_kind kind_of(int fd)
     struct stat st;
     char rel[PATH_MAX];
     k = FD_OTHER;
-    if (fd != rec_log && fd_rel(fd, &st, rel, sizeof(rel)))
+    if (fd != rec_log && fd != audit_log && fd_rel(fd, &st, rel, sizeof(rel)))
         k = S_ISDIR(st.st_mode) ? FD_DIR : FD_FILE;
     atomic_store_explicit(&fd_kind[fd], k, memory_order_relaxed);
     return (enum fd_kind)k;
 }
 
+static void name_forget(int fd);
+
 static void forget_fd(int fd)
 {
+    name_forget(fd);
     if (fd >= 0 && fd < FD_MAX)
         atomic_store_explicit(&fd_kind[fd], FD_UNKNOWN, memory_order_relaxed);
 }
@@ -273,6 +399,7 @@ struct watch {
     int fd;             /* our own read-only fd on the file */
     unsigned refs;      /* streams and mappings on it */
     unsigned char *copy; /* what the log says the file holds (an anonymous mapping) */
+    unsigned char *now;  /* scratch: what it holds now (same capacity) */
     size_t size, cap;
 };
 
@@ -281,15 +408,30 @@ struct map {
     uintptr_t addr;
     size_t len;
     int watch;
+    off_t off; /* the file offset it starts at */
 };
 
 static struct watch watches[WATCH_MAX];
+static unsigned n_watched; /* watches in use: none, and no scan is needed */
 static struct map maps[MAP_MAX];
 
 static void write_record(const struct stat *st, const char *rel, uint64_t off, const void *data,
                          size_t len);
 
-/* Compare one watched file with its copy and log what changed (log false: only learn it). */
+/* Where the file's current bytes can be read without a call: a shared mapping of it that
+ * covers [0, size) of the file (sqlite's -shm). NULL if there is none. */
+static const unsigned char *mapped_bytes(int watch, size_t size)
+{
+    for (int i = 0; i < MAP_MAX; i++)
+        if (maps[i].used && maps[i].watch == watch && maps[i].off == 0 && maps[i].len >= size)
+            return (const unsigned char *)maps[i].addr;
+    return NULL;
+}
+
+/* Compare one watched file with its copy and log what changed (log false: only learn it).
+ * This runs before every record while a file is watched, so it costs one fstat, and one
+ * pread of the whole file unless a mapping shows its bytes; the path is looked up only when
+ * something changed. */
 static void scan_one(struct watch *w, bool log)
 {
     struct stat st;
@@ -303,54 +445,75 @@ static void scan_one(struct watch *w, bool log)
     if (size > w->cap) {
         size_t cap = (size + 65535) & ~(size_t)65535;
         void *m = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
+        void *b = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED || b == MAP_FAILED) {
             untracked(FL_CRASH_UNTRACKED_LOST, NULL);
             return;
         }
         if (w->copy) {
             memcpy(m, w->copy, w->size);
             munmap(w->copy, w->cap);
+            munmap(w->now, w->cap);
         }
         w->copy = m;
+        w->now = b;
         w->cap = cap;
     }
+    const unsigned char *now = mapped_bytes((int)(w - watches), size);
+    if (!now) {
+        size_t got = 0;
+        while (got < size) {
+            ssize_t r = pread(w->fd, w->now + got, size - got, (off_t)got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        size = got;
+        now = w->now;
+    }
     char rel[PATH_MAX];
-    struct stat named;
-    if (!log || !fd_rel(w->fd, &named, rel, sizeof(rel)))
-        rel[0] = '\0';
+    bool named = false;
     if (size < w->size && log) {
+        struct stat ns;
+        named = fd_rel(w->fd, &ns, rel, sizeof(rel));
+        if (!named)
+            rel[0] = '\0';
         struct fl_crash_event ev = {.op = FL_CRASH_TRUNCATE, .dev = st.st_dev, .ino = st.st_ino,
                                     .length = size};
         set_path(&ev, rel);
         emit(&ev);
     }
-    unsigned char page[FL_CRASHLOG_PAGE_SIZE];
+    const size_t page = FL_CRASHLOG_PAGE_SIZE;
     size_t run_start = SIZE_MAX, run_end = 0;
-    for (size_t off = 0; off < size; off += sizeof(page)) {
-        size_t n = size - off < sizeof(page) ? size - off : sizeof(page);
-        ssize_t got = pread(w->fd, page, n, (off_t)off);
-        if (got <= 0)
-            break;
-        n = (size_t)got;
-        bool differs = off + n > w->size || memcmp(page, w->copy + off, n) != 0;
+    for (size_t off = 0; off < size + page; off += page) { /* the last turn, n == 0, ends a run */
+        size_t n = off < size ? (size - off < page ? size - off : page) : 0;
+        bool differs = n && (off + n > w->size || memcmp(now + off, w->copy + off, n) != 0);
         if (differs) {
-            memcpy(w->copy + off, page, n);
+            memcpy(w->copy + off, now + off, n);
             if (run_start == SIZE_MAX)
                 run_start = off;
             run_end = off + n;
         } else if (run_start != SIZE_MAX) {
-            if (log)
+            if (log) {
+                if (!named) {
+                    struct stat ns;
+                    named = fd_rel(w->fd, &ns, rel, sizeof(rel));
+                    if (!named)
+                        rel[0] = '\0';
+                    named = true;
+                }
                 write_record(&st, rel, run_start, w->copy + run_start, run_end - run_start);
+            }
             run_start = SIZE_MAX;
         }
     }
-    if (run_start != SIZE_MAX && log)
-        write_record(&st, rel, run_start, w->copy + run_start, run_end - run_start);
     w->size = size;
 }
 
 static void scan_all(void)
 {
+    if (!n_watched)
+        return;
     for (int i = 0; i < WATCH_MAX; i++)
         if (watches[i].used)
             scan_one(&watches[i], true);
@@ -385,6 +548,7 @@ static int watch_fd(int fd)
         syscall(SYS_close, own);
         own = high;
     }
+    n_watched++;
     struct watch *w = &watches[free_slot];
     *w = (struct watch){.used = true, .dev = st.st_dev, .ino = st.st_ino, .fd = own, .refs = 1};
     /* the copy starts as the file is: what the log already says it holds */
@@ -399,8 +563,9 @@ static void unwatch(int i)
     scan_one(&watches[i], true);
     syscall(SYS_close, watches[i].fd);
     if (watches[i].copy)
-        munmap(watches[i].copy, watches[i].cap);
+        munmap(watches[i].copy, watches[i].cap), munmap(watches[i].now, watches[i].cap);
     watches[i] = (struct watch){0};
+    n_watched--;
 }
 
 static int watch_of_fd(int fd)
@@ -420,6 +585,8 @@ static int watch_of_fd(int fd)
  * check can hold a crash state to what had been acknowledged by then. */
 static void mark_stdout(void)
 {
+    if (audit_log >= 0)
+        return; /* the audit does not judge crash states: no marks, one fstat less a call */
     struct stat st;
     if (fstat(1, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= stdout_marked)
         return;
@@ -472,17 +639,22 @@ static void record_write(int fd, const struct iovec *iov, int cnt, ssize_t done,
         return;
     struct stat st;
     char rel[PATH_MAX];
-    if (!fd_rel(fd, &st, rel, sizeof(rel)))
+    bool append;
+    if (!fd_rel_cached(fd, &st, rel, sizeof(rel), &append))
         goto out;
-    int w = watch_of_fd(fd);
-    if (w >= 0) {
-        scan_one(&watches[w], true); /* a watched file's copy follows every change */
-        goto out;
+    if (n_watched) {
+        int w = watch_of_fd(fd);
+        if (w >= 0) {
+            scan_one(&watches[w], true); /* a watched file's copy follows every change */
+            goto out;
+        }
     }
-    int fl = fcntl(fd, F_GETFL);
     off_t off;
-    if (fl >= 0 && (fl & O_APPEND))
-        off = st.st_size - done; /* Linux appends even for pwrite with O_APPEND */
+    if (append) {
+        struct stat now;
+        /* Linux appends even for pwrite with O_APPEND */
+        off = fstat(fd, &now) == 0 ? now.st_size - done : 0;
+    }
     else if (at >= 0)
         off = at;
     else
@@ -799,10 +971,18 @@ EXPORT void sync(void)
 
 /* ---- mappings ------------------------------------------------------------------------------ */
 
-static void *record_mmap(void *r, size_t len, int prot, int flags, int fd)
+static void *record_mmap(void *r, size_t len, int prot, int flags, int fd, off_t off)
 {
     if (r == MAP_FAILED || !(prot & PROT_WRITE) || (flags & MAP_TYPE) != MAP_SHARED ||
-        (flags & MAP_ANONYMOUS) || kind_of(fd) != FD_FILE || !enter())
+        (flags & MAP_ANONYMOUS) || kind_of(fd) != FD_FILE)
+        return r;
+    if (audit_log >= 0) {
+        /* the audit does not build crash states: following a mapping's bytes before every
+         * record (sqlite's -shm: a scan per commit) would cost more than the program's run */
+        au_mapped(fd);
+        return r;
+    }
+    if (!enter())
         return r;
     int w = watch_fd(fd);
     if (w >= 0) {
@@ -811,7 +991,7 @@ static void *record_mmap(void *r, size_t len, int prot, int flags, int fd)
             if (!maps[i].used)
                 slot = i;
         if (slot >= 0)
-            maps[slot] = (struct map){true, (uintptr_t)r, len, w};
+            maps[slot] = (struct map){true, (uintptr_t)r, len, w, off};
         else
             untracked(FL_CRASH_UNTRACKED_MMAP, NULL);
     }
@@ -823,14 +1003,14 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 {
     void *r = REAL(void *(*)(void *, size_t, int, int, int, off_t), mmap)(addr, len, prot, flags,
                                                                         fd, off);
-    return rec_on ? record_mmap(r, len, prot, flags, fd) : r;
+    return rec_on ? record_mmap(r, len, prot, flags, fd, off) : r;
 }
 
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
 {
     void *r = REAL(void *(*)(void *, size_t, int, int, int, off64_t), mmap64)(addr, len, prot,
                                                                             flags, fd, off);
-    return rec_on ? record_mmap(r, len, prot, flags, fd) : r;
+    return rec_on ? record_mmap(r, len, prot, flags, fd, (off_t)off) : r;
 }
 
 EXPORT int munmap(void *addr, size_t len)
@@ -1136,7 +1316,9 @@ EXPORT int fclose(FILE *f)
 
 EXPORT int close(int fd)
 {
-    if (!rec_on || fd == rec_log)
+    if (audit_log >= 0 && fd != audit_log)
+        au_forget(fd);
+    if (!rec_on || fd == rec_log || fd == audit_log)
         return REAL(int (*)(int), close)(fd);
     enum fd_kind was = kind_of(fd);
     struct stat st;
@@ -1151,6 +1333,11 @@ EXPORT int close(int fd)
 
 EXPORT int dup2(int fd, int nfd)
 {
+    if (audit_log >= 0 && nfd == audit_log) {
+        int moved = fcntl(audit_log, F_DUPFD_CLOEXEC, audit_log + 1);
+        if (moved >= 0)
+            audit_log = moved;
+    }
     if (rec_on && nfd == rec_log) { /* keep the log: move it out of the program's way first */
         int moved = fcntl(rec_log, F_DUPFD_CLOEXEC, rec_log + 1);
         if (moved >= 0)
@@ -1158,6 +1345,7 @@ EXPORT int dup2(int fd, int nfd)
     }
     int r = REAL(int (*)(int, int), dup2)(fd, nfd);
     forget_fd(nfd);
+    au_forget(nfd);
     return r;
 }
 
@@ -1170,6 +1358,7 @@ EXPORT int dup3(int fd, int nfd, int flags)
     }
     int r = REAL(int (*)(int, int, int), dup3)(fd, nfd, flags);
     forget_fd(nfd);
+    au_forget(nfd);
     return r;
 }
 
@@ -1180,6 +1369,7 @@ static void record_names(unsigned op, bool ok, bool in1, const char *rel1, bool 
 {
     if (!ok || (!in1 && !in2) || !enter())
         return;
+    names_changed();
     struct fl_crash_event ev = {.op = (uint16_t)op, .flags = (uint16_t)flags};
     if (in1 && in2) {
         set_path(&ev, rel1);
@@ -1280,6 +1470,7 @@ static void record_one_name(unsigned op, bool ok, bool in, const char *rel, int 
 {
     if (!ok || !in || !enter())
         return;
+    names_changed();
     struct fl_crash_event ev = {.op = (uint16_t)op, .arg = mode};
     set_path(&ev, rel);
     struct stat st;
@@ -1348,9 +1539,302 @@ EXPORT int mkdirat(int d, const char *p, mode_t mode)
     return r;
 }
 
+
+/* ---- audit: sockets and the bounds on their waits ------------------------------------------ */
+
+/* per fd: what the audit already said about it */
+#define AU_SOCK 0x01      /* known to be a socket */
+#define AU_NOTSOCK 0x02   /* known not to be one */
+#define AU_UNBOUNDED 0x04 /* an unbounded wait on it was logged */
+#define AU_BOUNDED 0x08   /* a bounded wait was logged */
+#define AU_BLOCKREAD 0x10 /* a blocking read was logged */
+static _Atomic unsigned char au_fd[FD_MAX];
+
+static void au_forget(int fd)
+{
+    if (fd >= 0 && fd < FD_MAX)
+        atomic_store_explicit(&au_fd[fd], 0, memory_order_relaxed);
+}
+
+static bool au_is_sock(int fd)
+{
+    if (fd < 0 || fd >= FD_MAX)
+        return false;
+    unsigned char f = atomic_load_explicit(&au_fd[fd], memory_order_relaxed);
+    if (!(f & (AU_SOCK | AU_NOTSOCK))) {
+        struct stat st;
+        f |= fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? AU_SOCK : AU_NOTSOCK;
+        atomic_store_explicit(&au_fd[fd], f, memory_order_relaxed);
+    }
+    return f & AU_SOCK;
+}
+
+/* Whether bit was already set for fd (and set it). */
+static bool au_once(int fd, unsigned char bit)
+{
+    if (fd < 0 || fd >= FD_MAX)
+        return true;
+    return atomic_fetch_or_explicit(&au_fd[fd], bit, memory_order_relaxed) & bit;
+}
+
+static double au_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void au_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void au_line(const char *fmt, ...)
+{
+    char buf[1024];
+    int n = snprintf(buf, sizeof(buf), "{\"pid\":%u,\"t_ms\":%.3f,", (unsigned)getpid(),
+                     au_now_ms());
+    va_list ap;
+    va_start(ap, fmt);
+    n += vsnprintf(buf + n, sizeof(buf) - (size_t)n - 2, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof(buf) - 2)
+        n = (int)sizeof(buf) - 2;
+    buf[n++] = '}';
+    buf[n++] = '\n';
+    syscall(SYS_write, audit_log, buf, (size_t)n);
+}
+
+/* "1.2.3.4:80", "[::1]:6379", "unix:/run/x.sock" (JSON-safe: quotes and backslashes dropped) */
+static void au_peer(const struct sockaddr *sa, socklen_t len, char *out, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (!sa || len < sizeof(sa_family_t)) {
+        snprintf(out, cap, "?");
+    } else if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const void *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(out, cap, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(out, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const void *)sa;
+        snprintf(out, cap, "unix:%.100s", un->sun_path[0] ? un->sun_path : "@abstract");
+    } else {
+        snprintf(out, cap, "family-%d", sa->sa_family);
+    }
+    for (char *c = out; *c; c++)
+        if (*c == '"' || *c == '\\' || (unsigned char)*c < 0x20)
+            *c = '_';
+}
+
+static void au_wait(int fd, const char *call, long timeout_ms)
+{
+    if (!au_is_sock(fd))
+        return;
+    if (timeout_ms < 0 ? au_once(fd, AU_UNBOUNDED) : au_once(fd, AU_BOUNDED))
+        return;
+    au_line("\"ev\":\"wait\",\"fd\":%d,\"call\":\"%s\",\"timeout_ms\":%ld", fd, call, timeout_ms);
+}
+
+static void au_mapped(int fd)
+{
+    struct stat st;
+    char rel[PATH_MAX];
+    if (!rec_busy && fd_rel(fd, &st, rel, sizeof(rel)) && rel[0] && !strchr(rel, '"') &&
+        !strchr(rel, '\\'))
+        au_line("\"ev\":\"mmap_shared\",\"path\":\"%s\"", rel);
+}
+
+EXPORT int connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    int r = REAL(int (*)(int, const struct sockaddr *, socklen_t), connect)(fd, sa, len);
+    if (audit_log >= 0 && !rec_busy) {
+        int e = errno;
+        char peer[160];
+        au_peer(sa, len, peer, sizeof(peer));
+        au_forget(fd);
+        au_line("\"ev\":\"connect\",\"fd\":%d,\"peer\":\"%s\",\"ok\":%s,\"errno\":%d", fd, peer,
+                r == 0 || e == EINPROGRESS ? "true" : "false", r == 0 ? 0 : e);
+        errno = e;
+    }
+    return r;
+}
+
+static void au_accepted(int r, const struct sockaddr *sa, socklen_t *len)
+{
+    if (r < 0 || audit_log < 0 || rec_busy)
+        return;
+    char peer[160];
+    au_peer(sa, len ? *len : 0, peer, sizeof(peer));
+    au_forget(r);
+    au_line("\"ev\":\"accept\",\"fd\":%d,\"peer\":\"%s\"", r, peer);
+}
+
+EXPORT int accept(int fd, struct sockaddr *sa, socklen_t *len)
+{
+    int r = REAL(int (*)(int, struct sockaddr *, socklen_t *), accept)(fd, sa, len);
+    au_accepted(r, sa, len);
+    return r;
+}
+
+EXPORT int accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+    int r = REAL(int (*)(int, struct sockaddr *, socklen_t *, int), accept4)(fd, sa, len, flags);
+    au_accepted(r, sa, len);
+    return r;
+}
+
+EXPORT int setsockopt(int fd, int level, int opt, const void *val, socklen_t len)
+{
+    int r = REAL(int (*)(int, int, int, const void *, socklen_t), setsockopt)(fd, level, opt,
+                                                                             val, len);
+    if (audit_log < 0 || rec_busy || r != 0 || !val)
+        return r;
+    const char *name = NULL;
+    long v = 0;
+    if (level == SOL_SOCKET && (opt == SO_RCVTIMEO || opt == SO_SNDTIMEO) &&
+        len >= sizeof(struct timeval)) {
+        const struct timeval *tv = val;
+        name = opt == SO_RCVTIMEO ? "SO_RCVTIMEO" : "SO_SNDTIMEO";
+        v = (long)tv->tv_sec * 1000 + tv->tv_usec / 1000;
+    } else if (level == SOL_SOCKET && opt == SO_KEEPALIVE && len >= sizeof(int)) {
+        name = "SO_KEEPALIVE";
+        v = *(const int *)val;
+    } else if (level == IPPROTO_TCP && opt == TCP_USER_TIMEOUT && len >= sizeof(unsigned)) {
+        name = "TCP_USER_TIMEOUT";
+        v = (long)*(const unsigned *)val;
+    }
+    if (name)
+        au_line("\"ev\":\"sockopt\",\"fd\":%d,\"opt\":\"%s\",\"value\":%ld", fd, name, v);
+    return r;
+}
+
+static void au_poll(const struct pollfd *fds, nfds_t n, long timeout_ms, const char *call)
+{
+    if (audit_log < 0 || rec_busy)
+        return;
+    for (nfds_t i = 0; i < n && i < 1024; i++)
+        if (fds[i].fd >= 0 && (fds[i].events & POLLIN))
+            au_wait(fds[i].fd, call, timeout_ms);
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+    au_poll(fds, n, timeout_ms < 0 ? -1 : timeout_ms, "poll");
+    return REAL(int (*)(struct pollfd *, nfds_t, int), poll)(fds, n, timeout_ms);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const sigset_t *m)
+{
+    au_poll(fds, n, tmo ? (long)tmo->tv_sec * 1000 + tmo->tv_nsec / 1000000 : -1, "ppoll");
+    return REAL(int (*)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *),
+                ppoll)(fds, n, tmo, m);
+}
+
+static void au_select(int nfds, const fd_set *rd, long timeout_ms, const char *call)
+{
+    if (audit_log < 0 || rec_busy || !rd || nfds > FD_SETSIZE)
+        return;
+    for (int fd = 0; fd < nfds; fd++)
+        if (FD_ISSET(fd, rd))
+            au_wait(fd, call, timeout_ms);
+}
+
+EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *tv)
+{
+    au_select(nfds, rd, tv ? (long)tv->tv_sec * 1000 + tv->tv_usec / 1000 : -1, "select");
+    return REAL(int (*)(int, fd_set *, fd_set *, fd_set *, struct timeval *), select)(nfds, rd,
+                                                                                    wr, ex, tv);
+}
+
+EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *tmo,
+                   const sigset_t *m)
+{
+    au_select(nfds, rd, tmo ? (long)tmo->tv_sec * 1000 + tmo->tv_nsec / 1000000 : -1,
+              "pselect");
+    return REAL(int (*)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+                        const sigset_t *), pselect)(nfds, rd, wr, ex, tmo, m);
+}
+
+/* epoll: the sockets behind an epoll fd are not followed; the wait is noted on the epoll fd */
+static void au_epoll(int epfd, int timeout_ms)
+{
+    if (audit_log < 0 || rec_busy || epfd < 0 || epfd >= FD_MAX)
+        return;
+    if (timeout_ms < 0 ? au_once(epfd, AU_UNBOUNDED) : au_once(epfd, AU_BOUNDED))
+        return;
+    au_line("\"ev\":\"epoll_wait\",\"fd\":%d,\"timeout_ms\":%d", epfd,
+            timeout_ms < 0 ? -1 : timeout_ms);
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout_ms)
+{
+    au_epoll(epfd, timeout_ms);
+    return REAL(int (*)(int, struct epoll_event *, int, int), epoll_wait)(epfd, ev, max,
+                                                                         timeout_ms);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout_ms,
+                       const sigset_t *m)
+{
+    au_epoll(epfd, timeout_ms);
+    return REAL(int (*)(int, struct epoll_event *, int, int, const sigset_t *), epoll_pwait)(
+        epfd, ev, max, timeout_ms, m);
+}
+
+/* A read that blocks on a socket with no SO_RCVTIMEO waits as long as the peer wants. */
+static void au_read(int fd, int flags)
+{
+    if (__builtin_expect(audit_log < 0, 1) || rec_busy || !au_is_sock(fd) || (flags & MSG_DONTWAIT))
+        return;
+    unsigned char f = atomic_load_explicit(&au_fd[fd], memory_order_relaxed);
+    if (f & AU_BLOCKREAD)
+        return;
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (fl & O_NONBLOCK))
+        return;
+    struct timeval tv = {0, 0};
+    socklen_t tl = sizeof(tv);
+    bool bounded = getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &tl) == 0 &&
+                   (tv.tv_sec || tv.tv_usec);
+    if (au_once(fd, AU_BLOCKREAD))
+        return;
+    au_line("\"ev\":\"blocking_read\",\"fd\":%d,\"rcvtimeo_ms\":%ld", fd,
+            bounded ? (long)tv.tv_sec * 1000 + tv.tv_usec / 1000 : -1L);
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+    au_read(fd, 0);
+    return REAL(ssize_t (*)(int, void *, size_t), read)(fd, buf, n);
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    au_read(fd, flags);
+    return REAL(ssize_t (*)(int, void *, size_t, int), recv)(fd, buf, n, flags);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *sa,
+                        socklen_t *len)
+{
+    au_read(fd, flags);
+    return REAL(ssize_t (*)(int, void *, size_t, int, struct sockaddr *, socklen_t *),
+                recvfrom)(fd, buf, n, flags, sa, len);
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    au_read(fd, flags);
+    return REAL(ssize_t (*)(int, struct msghdr *, int), recvmsg)(fd, msg, flags);
+}
+
 /* ---- start and end ------------------------------------------------------------------------- */
 
-static void at_fork_prepare(void) { pthread_mutex_lock(&rec_lock); }
+static void at_fork_prepare(void)
+{
+    pthread_mutex_lock(&rec_lock);
+    batch_flush(); /* or the child would write the parent's records again */
+}
 static void at_fork_parent(void) { pthread_mutex_unlock(&rec_lock); }
 static void at_fork_child(void)
 {
@@ -1365,8 +1849,11 @@ static void at_exit(void)
     if (!rec_on)
         return;
     REAL(int (*)(FILE *), fflush)(NULL);
-    if (enter())
+    if (enter()) {
+        scan_all();
+        batch_flush();
         leave();
+    }
 }
 
 __attribute__((constructor)) static void record_init(void)
@@ -1392,6 +1879,18 @@ __attribute__((constructor)) static void record_init(void)
     open_log();
     if (rec_log < 0)
         return;
+    const char *audit = getenv("FAULTLINE_AUDIT_LOG");
+    if (audit && *audit) {
+        int fd = (int)syscall(SYS_openat, AT_FDCWD, audit, O_WRONLY | O_APPEND | O_CLOEXEC);
+        int high = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 1000) : -1;
+        if (high >= 0) {
+            syscall(SYS_close, fd);
+            fd = high;
+        }
+        audit_log = fd;
+        if (fd >= 0)
+            au_line("\"ev\":\"start\"");
+    }
     pthread_atfork(at_fork_prepare, at_fork_parent, at_fork_child);
     atexit(at_exit);
     rec_on = true;

@@ -1,0 +1,145 @@
+# SPDX-License-Identifier: MIT
+"""faultline audit: one traced run, no faults. Each risky pattern is reported on the program
+that has it and not on its fixed twin (tests/discovery/audit), so no finding can be vacuous;
+Debian's sqlite3 and gzip are audited too, and bad input gives one clear line."""
+import json
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ROOT
+
+CASES = ROOT / "tests" / "discovery" / "audit"
+PY = "/usr/bin/python3"
+
+
+def audit(run, tmp_path, *args, template=True):
+    out = tmp_path / "audit.json"
+    tmpl = []
+    if template:
+        t = tmp_path / "template"
+        t.mkdir(exist_ok=True)
+        (t / "state.json").write_text('{"counter": 1}\n')
+        tmpl = ["--dir", str(t)]
+    r = run("audit", "-q", "--json", out, *tmpl, "--", *args, timeout=120)
+    doc = json.loads(out.read_text()) if out.exists() else None
+    return r, doc
+
+
+def kinds(doc):
+    return {k["kind"] for k in doc["risks"]}
+
+
+@pytest.mark.parametrize("buggy, fixed, kind", [
+    ("state_in_place.py", "state_atomic.py", "in-place-rewrite"),
+    ("state_rename_no_fsync.py", "state_atomic.py", "rename-without-fsync"),
+    ("state_no_dir_fsync.py", "state_atomic.py", "missing-dir-fsync"),
+    ("connect_storm.py", "connect_backoff.py", "retry-storm"),
+])
+def test_a_risk_is_found_on_the_buggy_twin_only(run, tmp_path, buggy, fixed, kind):
+    r, doc = audit(run, tmp_path, PY, str(CASES / buggy))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert kind in kinds(doc), doc["risks"]
+    risk = next(k for k in doc["risks"] if k["kind"] == kind)
+    assert risk["prove"].startswith("faultline "), risk
+    assert risk["explanation"]
+    r, doc = audit(run, tmp_path, PY, str(CASES / fixed))
+    assert kind not in kinds(doc), doc["risks"]
+    if fixed == "state_atomic.py":
+        assert r.returncode == 0 and doc["risks"] == [], doc["risks"]
+        f = next(f for f in doc["files"] if f["path"] == "state.json")
+        assert f["temp_rename"] and f["fsyncs"] >= 1 and f["durable_at_end"], f
+
+
+def test_an_unbounded_socket_wait_is_found_and_a_timeout_clears_it(run, tmp_path):
+    r, doc = audit(run, tmp_path, PY, str(CASES / "client.py"), template=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "unbounded-wait" in kinds(doc)
+    mine = [s for s in doc["sockets"] if s["role"] == "connected"]
+    assert mine and mine[0]["unbounded_wait"] and mine[0]["bounded_by"] == "none", doc["sockets"]
+    risk = next(k for k in doc["risks"] if k["kind"] == "unbounded-wait")
+    assert "silent" in risk["prove"] and mine[0]["peer"] in risk["prove"]
+    r, doc = audit(run, tmp_path, PY, str(CASES / "client.py"), "2", template=False)
+    assert r.returncode == 0, doc["risks"]
+    mine = [s for s in doc["sockets"] if s["role"] == "connected"]
+    assert mine and not mine[0]["unbounded_wait"] and mine[0]["bounded_by"] != "none"
+
+
+def test_growing_fds_are_seen_over_time(run, tmp_path):
+    r, doc = audit(run, tmp_path, PY, str(CASES / "fd_leak.py"), template=False)
+    assert "fd-growth" in kinds(doc), doc["risks"]
+    assert len(doc["series"]) >= 5 and doc["peaks"]["fds"] >= 60
+    r, doc = audit(run, tmp_path, PY, str(CASES / "fd_leak.py"), "close", template=False)
+    assert "fd-growth" not in kinds(doc), doc["risks"]
+    assert doc["peaks"]["fds"] < 20
+
+
+def test_debian_sqlite3_and_gzip(run, tmp_path):
+    if not shutil.which("sqlite3") or not shutil.which("gzip"):
+        pytest.skip("needs sqlite3 and gzip (apt-get install sqlite3 gzip)")
+    t = tmp_path / "db"
+    t.mkdir()
+    subprocess.run(["sqlite3", str(t / "db.sqlite"), "PRAGMA journal_mode=WAL; CREATE TABLE "
+                    "t(v);"], check=True, capture_output=True)
+    docs = {}
+    for mode in ("FULL", "OFF"):
+        out = tmp_path / f"sq-{mode}.json"
+        run("audit", "-q", "--json", out, "--dir", t, "--", "sqlite3", "db.sqlite",
+            f"PRAGMA synchronous={mode}; INSERT INTO t VALUES(1);", timeout=120)
+        docs[mode] = json.loads(out.read_text())
+    db = next(f for f in docs["FULL"]["files"] if f["path"] == "db.sqlite")
+    # WAL with synchronous=FULL: the database is overwritten in place, behind its fsynced WAL
+    assert db["how"] == "in place, behind a journal" and db["fsyncs"] >= 1, db
+    assert docs["FULL"]["risks"] == [], docs["FULL"]["risks"]
+    # with synchronous=OFF nothing is fsynced, so the same overwrite is a risk
+    assert "in-place-rewrite" in kinds(docs["OFF"]), docs["OFF"]["risks"]
+    g = tmp_path / "gz"
+    g.mkdir()
+    (g / "data.txt").write_text("x" * 10000)
+    out = tmp_path / "gz.json"
+    r = run("audit", "-q", "--json", out, "--dir", g, "--", "gzip", "data.txt", timeout=60)
+    doc = json.loads(out.read_text())
+    assert r.returncode == 1
+    gz = next(f for f in doc["files"] if f["path"] == "data.txt.gz")
+    assert gz["fsyncs"] == 0 and not gz["durable_at_end"]
+    assert "never-fsynced" in kinds(doc)
+    out = tmp_path / "gzs.json"
+    r = run("audit", "-q", "--json", out, "--dir", g, "--", "gzip", "--synchronous",
+            "data.txt", timeout=60)
+    doc = json.loads(out.read_text())
+    gz = next(f for f in doc["files"] if f["path"] == "data.txt.gz")
+    assert gz["fsyncs"] >= 1 and r.returncode == 0 and doc["risks"] == [], doc
+
+
+@pytest.mark.parametrize("args, code, words", [
+    (["--", "no-such-program-xyz"], 2, "cannot run 'no-such-program-xyz'"),
+    (["--dir", "/nonexistent-template", "--", "true"], 2, "--dir: /nonexistent-template"),
+    (["--setup", "'unclosed", "--", "true"], 2, "unclosed"),
+    (["--timeout", "soon", "--", "true"], 2, "--timeout"),
+    (["--setup", "false", "--", "true"], 3, "--setup failed"),
+    ([], 2, "no command given"),
+])
+def test_bad_input_gives_one_clear_line(run, args, code, words):
+    r = run("audit", *args, timeout=60)
+    assert r.returncode == code, r.stderr
+    assert words in r.stderr
+    assert len([l for l in r.stderr.splitlines() if "error" in l]) == 1, r.stderr
+
+
+def test_sigint_stops_the_audit_and_leaves_nothing(faultline, env, tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = dict(env, TMPDIR=str(scratch))
+    p = subprocess.Popen([faultline, "audit", "--", "sh", "-c", "echo started; sleep 30"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    o, e = p.communicate(timeout=30)
+    assert p.returncode == 130, e
+    assert list(scratch.iterdir()) == []
+    left = subprocess.run(["pgrep", "-f", "echo started; sleep 30"], capture_output=True,
+                          text=True)
+    assert left.stdout.strip() == "", left.stdout
