@@ -603,6 +603,11 @@ static bool enter(void)
     pthread_mutex_lock(&rec_lock);
     /* what watched files got since the last record comes before this one */
     scan_all();
+    /* and so does what the program printed since: stdout that left through glibc's own write
+     * (a line-buffered or full stream flushed inside printf) passes no wrapper, and marked
+     * only at leave() it would follow this record, so an "ack" printed before an fsync would
+     * look printed after it */
+    mark_stdout();
     return true;
 }
 
