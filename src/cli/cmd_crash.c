@@ -302,6 +302,29 @@ static int before_target(void *ctx, const char *dir, struct fl_err *err)
     return fl_copy_tree(dir, c->snap, err);
 }
 
+/* What a program printed, for the tail of a one-line message: "; it said: TEXT" with its
+ * newlines as " / " and no trailing blank (the log shows control characters as '?'), or "". */
+static const char *said(const char *text, char *buf, size_t len)
+{
+    size_t n = strlen(text);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ' ||
+                     text[n - 1] == '\t'))
+        n--;
+    if (n == 0 || len < 16)
+        return "";
+    size_t o = (size_t)snprintf(buf, len, "; it said: ");
+    for (size_t i = 0; i < n && i < 300 && o + 4 < len; i++) {
+        if (text[i] == '\n') {
+            memcpy(buf + o, " / ", 3);
+            o += 3;
+        } else {
+            buf[o++] = text[i];
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 /* The first n bytes of the program's stdout, for a check of a state at a cut. */
 static int stdout_prefix(const char *from, const char *to, uint64_t n)
 {
@@ -550,8 +573,13 @@ static int explore(struct crash *c, const char *dir, const char *stdout_path, st
         lim.max_states = cfg->max_states;
     struct fl_crashfs *fs = NULL;
     rc = fl_crashfs_open(&fs, c->snap, &log, cfg->model, &lim, err);
-    if (rc == 0)
-        rc = fl_crashfs_verify(fs, dir, err);
+    if (rc == -EBADMSG)
+        fl_err_prefix(err, "the recorder missed a call (its log does not fit the directory as "
+                      "it was before CMD ran), so no crash state built from it could be trusted");
+    if (rc == 0 && (rc = fl_crashfs_verify(fs, dir, err)) < 0)
+        fl_err_prefix(err, "the recorder missed a call (a raw syscall, io_uring, or a process it "
+                      "does not follow changed the directory), so no crash state built from its "
+                      "log could be trusted");
     if (rc < 0)
         goto out;
     c->events = fl_crashfs_event_count(fs);
@@ -593,10 +621,11 @@ static int explore(struct crash *c, const char *dir, const char *stdout_path, st
                 continue;
             if (cut == 0 && !fl_crash_state_loses(st)) {
                 /* the directory before CMD ran: a check that rejects it cannot judge a crash */
+                char tail[400];
                 rc = fl_err_set(err, EINVAL, "the check fails (status %d) on the directory as it "
                                 "was before CMD ran (cut 0): it must accept every state the "
-                                "program could have started from%s%s", status,
-                                output[0] ? "; it said: " : "", output);
+                                "program could have started from%s", status,
+                                said(output, tail, sizeof(tail)));
                 c->rc = FL_EXIT_NORESOURCE;
                 break;
             }
@@ -641,18 +670,18 @@ static int after_check(void *ctx, const char *dir, const char *stdout_path,
                           res->status, res->escaped, res->escaped == 1 ? "" : "es",
                           res->escaped_pid);
     }
+    char tail[400];
     if (res->exec_failed || res->status != 0) {
         c->rc = FL_EXIT_NORESOURCE;
         return fl_err_set(err, EINVAL, "CMD exits with status %d without any crash (it must "
-                          "succeed for its crash states to mean anything)%s%.300s", res->status,
-                          res->target_stderr[0] ? "; it said: " : "", res->target_stderr);
+                          "succeed for its crash states to mean anything)%s", res->status,
+                          said(res->target_stderr, tail, sizeof(tail)));
     }
     if (res->check_status != 0) {
         c->rc = FL_EXIT_NORESOURCE;
         return fl_err_set(err, EINVAL, "the check fails (status %d) on what CMD left without "
-                          "any crash: fix the check or the program first%s%.300s",
-                          res->check_status, res->check_output[0] ? "; it said: " : "",
-                          res->check_output);
+                          "any crash: fix the check or the program first%s",
+                          res->check_status, said(res->check_output, tail, sizeof(tail)));
     }
     int rc = explore(c, dir, stdout_path, err);
     if (rc < 0 && !c->rc)
@@ -788,8 +817,9 @@ int cmd_crash(int argc, char **argv)
     int tr = res ? fl_trial_run(&c->env, NULL, NULL, 0, res, &err) : -ENOMEM;
     double elapsed = (double)(now_ns() - c->start_ns) / 1e9;
     if (res && res->setup_failed) {
-        fl_errorf("--setup failed (status %d)%s%.300s", res->hook_status,
-                  res->check_output[0] ? ": " : "", res->check_output);
+        char tail[400];
+        fl_errorf("--setup failed (status %d)%s", res->hook_status,
+                  said(res->check_output, tail, sizeof(tail)));
         rc = FL_EXIT_NORESOURCE;
     } else if (res && res->exec_failed) {
         fl_errorf("crash: cannot run '%s': %s", cfg.argv[0], strerror(res->exec_errno));
