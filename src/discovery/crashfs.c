@@ -582,10 +582,22 @@ static int resolve_event(struct replay *r)
         }
         break;
     }
-    case FL_CRASH_UNTRACKED:
-        return bad_event(r, ENOTSUP, "the recorder saw something it cannot log (writable shared "
-                         "mapping, O_DIRECT, an unrecorded call, or a lost record), so no crash "
-                         "state built from this log could be trusted", NULL);
+    case FL_CRASH_UNTRACKED: {
+        static const char *const what[] = {
+            [FL_CRASH_UNTRACKED_OTHER] = "a rename into the directory from outside, or more "
+                                         "watched files than it can follow",
+            [FL_CRASH_UNTRACKED_MMAP] = "a writable shared mapping it cannot follow",
+            [FL_CRASH_UNTRACKED_DIRECT] = "O_DIRECT I/O",
+            [FL_CRASH_UNTRACKED_CALL] = "a call the log has no record for: symlink creation, "
+                                        "O_TMPFILE, io_uring, ...",
+            [FL_CRASH_UNTRACKED_LOST] = "a record it could not append to the log",
+        };
+        char why[256];
+        snprintf(why, sizeof(why), "the recorder saw something it cannot log (%s), so no crash "
+                 "state built from this log could be trusted",
+                 ev->arg < sizeof(what) / sizeof(what[0]) ? what[ev->arg] : "an unknown reason");
+        return bad_event(r, ENOTSUP, why, NULL);
+    }
     case FL_CRASH_OP_END:
         break;
     }
