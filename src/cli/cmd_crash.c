@@ -80,6 +80,7 @@ static const char crash_help[] =
 struct crash_config {
     char **argv;
     const char *template_dir, *exe, *json_path, *keep_dir, *state_label;
+    const char *timeout_text; /* --timeout as given, for the reproduce line */
     char **setup, **check, **teardown;
     char *setup_text, *check_text, *teardown_text;
     enum fl_crash_model model;
@@ -158,6 +159,7 @@ static int parse_crash(int argc, char **argv, struct crash_config *cfg)
                 cfg->timeout_ns <= 0)
                 return fl_usage_error("--timeout: %s", err.msg[0] ? err.msg
                                                                    : "expected a duration above 0");
+            cfg->timeout_text = optarg;
             break;
         case OPT_MODEL:
             if (fl_crash_model_parse(optarg, &cfg->model) < 0)
@@ -373,9 +375,13 @@ static const char *repro_text(const struct crash *c, size_t cut, const char *lab
     size_t n = (size_t)snprintf(buf, len, "faultline crash --model %s --cut %zu --state ",
                                 fl_crash_model_name(cfg->model), cut);
     fl_quote_into(buf, len, &n, label);
-    const char *flags[] = {"--dir", "--setup", "--check", "--teardown", "--exe"};
-    const char *vals[] = {cfg->template_dir, cfg->setup_text, cfg->check_text,
-                          cfg->teardown_text, cfg->exe};
+    /* the state may be past the default cap, and CMD may need its time to run again */
+    if (cfg->max_states)
+        n += (size_t)snprintf(buf + n, n < len ? len - n : 0, " --max-states %" PRIu32,
+                              cfg->max_states);
+    const char *flags[] = {"--timeout", "--dir", "--setup", "--check", "--teardown", "--exe"};
+    const char *vals[] = {cfg->timeout_text, cfg->template_dir, cfg->setup_text,
+                          cfg->check_text, cfg->teardown_text, cfg->exe};
     for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
         if (!vals[i])
             continue;
