@@ -70,7 +70,7 @@ static const char crash_help[] =
     "  --cut K            only the states at cut point K (calls 0..K-1 issued)\n"
     "  --state LABEL      only the state with this label (with --cut: one state)\n"
     "  --keep DIR         build the states checked into DIR/cut-K-N (to look at them)\n"
-    "  --json FILE        write the results as JSON ('-': stdout)\n"
+    "  --json FILE        write the results as JSON ('-': stdout, and the report to stderr)\n"
     "  -q, --quiet        only the findings\n"
     "\n"
     "Exit status: 0 no state fails, 1 some do, 2 usage error, 3 the run itself cannot be\n"
@@ -836,8 +836,10 @@ int cmd_crash(int argc, char **argv)
     } else {
         if (c->interrupted || fl_trial_interrupted())
             c->interrupted = true;
+        /* --json -: stdout is the JSON alone (for a pipe into jq), the report goes to stderr */
+        bool json_out = cfg.json_path && strcmp(cfg.json_path, "-") == 0;
         if (fl_log_get_level() >= FL_LOG_WARN)
-            print_results(c, elapsed, stdout);
+            print_results(c, elapsed, json_out ? stderr : stdout);
         if (cfg.json_path) {
             json_t *j = report_json(c, elapsed);
             int flags = JSON_INDENT(2) | JSON_SORT_KEYS;
