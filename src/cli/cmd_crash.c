@@ -623,6 +623,11 @@ static int explore(struct crash *c, const char *dir, const char *stdout_path, st
             if ((rc = check_state(c, fs, st, cut, stdout_path, &status, output, sizeof(output),
                                   err)) < 0)
                 break;
+            if (fl_trial_interrupted()) {
+                /* the check was killed, not failed: its status says nothing about the state */
+                c->interrupted = true;
+                break;
+            }
             if (status == 0)
                 continue;
             if (cut == 0 && !fl_crash_state_loses(st)) {
