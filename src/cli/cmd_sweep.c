@@ -36,6 +36,7 @@
 #include "ops.h"
 #include "prng.h"
 #include "rule.h"
+#include "rutil.h"
 #include "surface.h"
 #include "trial.h"
 #include "units.h"
@@ -771,25 +772,6 @@ static void build_rule(const struct sweep *sw, const struct trial_def *d, char *
     snprintf(buf, len, "%s%s%s:%s", pt->where, d->selector[0] ? ":" : "", d->selector, d->effect);
 }
 
-/* The shell-quoted command line, for repro lines. */
-static void quote_into(char *buf, size_t len, size_t *n, const char *word)
-{
-    bool plain = *word != '\0';
-    for (const char *c = word; *c; c++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@%+{}",
-                    *c))
-            plain = false;
-    if (plain) {
-        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "%s", word);
-        return;
-    }
-    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
-    for (const char *c = word; *c; c++)
-        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, *c == '\'' ? "'\\''" : "%c",
-                               *c);
-    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
-}
-
 static json_t *repro_line(const struct sweep *sw, const char *rule)
 {
     char buf[8192];
@@ -797,10 +779,10 @@ static json_t *repro_line(const struct sweep *sw, const char *rule)
                                 sw->cfg->seed);
     if (sw->cfg->exe) {
         n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, " --exe ");
-        quote_into(buf, sizeof(buf), &n, sw->cfg->exe);
+        fl_shell_quote_into(buf, sizeof(buf), &n, sw->cfg->exe);
     }
     n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, " -r ");
-    quote_into(buf, sizeof(buf), &n, rule);
+    fl_shell_quote_into(buf, sizeof(buf), &n, rule);
     n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, " --");
     /* run in a directory prepared as a trial's: {dir} is that directory, "." */
     for (char **a = sw->cfg->argv; *a; a++) {
@@ -816,7 +798,7 @@ static json_t *repro_line(const struct sweep *sw, const char *rule)
             }
         }
         word[w] = '\0';
-        quote_into(buf, sizeof(buf), &n, word);
+        fl_shell_quote_into(buf, sizeof(buf), &n, word);
     }
     return json_string(buf);
 }

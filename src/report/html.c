@@ -914,18 +914,11 @@ static void put_experiment(FILE *out, const json_t *e, size_t idx)
 
 static int html_render(const json_t *results, FILE *out, struct fl_err *err)
 {
-    char when[64];
+    char when[64], title[400];
     fl_fmt_when(fl_rj_int(results, "started_ms", 0), when, sizeof(when));
-    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-          "<meta name=\"color-scheme\" content=\"light dark\">\n"
-          /* No network, no script: the page is a document, not an application. */
-          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-          "style-src 'unsafe-inline'; img-src data:\">\n<title>faultline report: ", out);
-    h(out, fl_rj_str(results, "host", "?"));
-    fprintf(out, ", %s</title>\n", when);
-    fl_svg_style(out);
-    fputs("</head>\n<body>\n", out);
+    snprintf(title, sizeof(title), "faultline report: %.300s, %s",
+             fl_rj_str(results, "host", "?"), when);
+    fl_html_begin(out, title, NULL);
     put_summary(out, results);
     put_scorecard(out, results);
     put_index(out, results);

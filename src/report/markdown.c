@@ -29,11 +29,9 @@ static void put_title(FILE *out, const json_t *e)
     fl_md_puts(out, fl_rj_str(e, "title", fl_rj_str(e, "id", "(untitled)")));
     fputs("**", out);
     if (*fl_rj_str(e, "id", "")) {
-        fputs(" (`", out);
-        /* Inside a code span nothing is interpreted except the backtick itself. */
-        for (const char *p = fl_rj_str(e, "id", ""); *p; p++)
-            fputc(*p == '`' || *p == '\n' ? '\'' : *p, out);
-        fputs("`)", out);
+        fputs(" (", out);
+        fl_md_code(out, fl_rj_str(e, "id", ""));
+        fputc(')', out);
     }
 }
 
@@ -54,10 +52,9 @@ static void put_summary(FILE *out, const json_t *results)
     if (c[FL_V_UNKNOWN])
         fprintf(out, ", %d with an unknown verdict", c[FL_V_UNKNOWN]);
     fputs(".\n\n", out);
-    fprintf(out, "Host `");
-    for (const char *p = fl_rj_str(results, "host", "?"); *p; p++)
-        fputc(*p == '`' || *p == '\n' ? '\'' : *p, out);
-    fprintf(out, "`, seed %lld, started %s, took %s", fl_rj_int(results, "seed", 0), when, dur);
+    fputs("Host ", out);
+    fl_md_code(out, fl_rj_str(results, "host", "?"));
+    fprintf(out, ", seed %lld, started %s, took %s", fl_rj_int(results, "seed", 0), when, dur);
     if (fl_rj_bool(results, "strict", false))
         fputs(", strict (an unexpected pass fails the run)", out);
     fputs(". Replay with `faultline run --seed ", out);

@@ -122,6 +122,73 @@ void fl_md_puts(FILE *out, const char *s)
     }
 }
 
+/* The longest run of backticks in s. */
+static size_t backtick_run(const char *s)
+{
+    size_t run = 0, longest = 0;
+    for (const char *p = s; *p; p++) {
+        run = *p == '`' ? run + 1 : 0;
+        if (run > longest)
+            longest = run;
+    }
+    return longest;
+}
+
+static void put_backticks(FILE *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fputc('`', out);
+}
+
+void fl_md_code(FILE *out, const char *s)
+{
+    /* CommonMark: a span's delimiter is a run of backticks that occurs nowhere inside it, and
+     * one space inside each end is stripped (added when s begins or ends with a backtick). */
+    s = s ? s : "";
+    if (!*s) {
+        fputs("` `", out); /* "``" would be no span at all */
+        return;
+    }
+    size_t n = backtick_run(s) + 1;
+    bool pad = *s == '`' || s[strlen(s) - 1] == '`';
+    put_backticks(out, n);
+    if (pad)
+        fputc(' ', out);
+    for (const char *p = s; *p; p++)
+        fputc(*p == '\n' || *p == '\r' ? ' ' : *p, out);
+    if (pad)
+        fputc(' ', out);
+    put_backticks(out, n);
+}
+
+void fl_md_fence(FILE *out, const char *info, const char *s)
+{
+    s = s ? s : "";
+    size_t n = backtick_run(s) < 3 ? 3 : backtick_run(s) + 1;
+    put_backticks(out, n);
+    fprintf(out, "%s\n%s\n", info, s);
+    put_backticks(out, n);
+    fputc('\n', out);
+}
+
+void fl_shell_quote_into(char *buf, size_t len, size_t *n, const char *word)
+{
+    bool plain = *word != '\0';
+    for (const char *c = word; *c; c++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@%+{}",
+                    *c))
+            plain = false;
+    if (plain) {
+        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "%s", word);
+        return;
+    }
+    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
+    for (const char *c = word; *c; c++)
+        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, *c == '\'' ? "'\\''" : "%c",
+                               *c);
+    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
+}
+
 void fl_fmt_iso(long long epoch_ms, char *buf, size_t len)
 {
     time_t t = (time_t)(epoch_ms / 1000);

@@ -47,6 +47,16 @@ void fl_xml_putn(FILE *out, const char *s, size_t max);
  * breaks become spaces, so a title can neither break the table nor inject markup. */
 void fl_md_puts(FILE *out, const char *s);
 
+/* A Markdown code span holding s as is: delimited by more backticks than any run in s (so
+ * nothing in s can end it), line breaks shown as spaces. */
+void fl_md_code(FILE *out, const char *s);
+/* A fenced Markdown code block holding s as is: the fence is longer than any run of backticks
+ * in s, so nothing in s can close it. info: the language tag ("sh"), or "". */
+void fl_md_fence(FILE *out, const char *info, const char *s);
+/* word appended to buf[*n..len) as one POSIX shell word: as is when it needs no quoting, else
+ * in '...' ('\'' for a quote). *n grows by what was wanted, as snprintf counts. */
+void fl_shell_quote_into(char *buf, size_t len, size_t *n, const char *word);
+
 /* "2026-11-23T20:10:00" (UTC, no zone: the Ant JUnit timestamp form). */
 void fl_fmt_iso(long long epoch_ms, char *buf, size_t len);
 /* "2026-11-23 20:10 UTC". */
