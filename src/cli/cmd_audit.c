@@ -31,6 +31,7 @@
 #include "crashlog.h"
 #include "ctlblock.h"
 #include "discover_args.h"
+#include "rutil.h"
 #include "err.h"
 #include "fault.h"
 #include "log.h"
@@ -567,12 +568,12 @@ static void command_text(const struct audit_config *cfg, const char *verb, char 
         if (!vals[i])
             continue;
         n += (size_t)snprintf(buf + n, n < len ? len - n : 0, " %s ", flags[i]);
-        fl_quote_into(buf, len, &n, vals[i]);
+        fl_shell_quote_into(buf, len, &n, vals[i]);
     }
     n += (size_t)snprintf(buf + n, n < len ? len - n : 0, " --check 'YOUR CHECK' --");
     for (char **w = cfg->argv; *w; w++) {
         n += (size_t)snprintf(buf + n, n < len ? len - n : 0, " ");
-        fl_quote_into(buf, len, &n, *w);
+        fl_shell_quote_into(buf, len, &n, *w);
     }
 }
 

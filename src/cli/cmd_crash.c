@@ -36,6 +36,7 @@
 #include "crashlog.h"
 #include "ctlblock.h"
 #include "discover_args.h"
+#include "rutil.h"
 #include "err.h"
 #include "fault.h"
 #include "journal.h"
@@ -374,7 +375,7 @@ static const char *repro_text(const struct crash *c, size_t cut, const char *lab
     const struct crash_config *cfg = c->cfg;
     size_t n = (size_t)snprintf(buf, len, "faultline crash --model %s --cut %zu --state ",
                                 fl_crash_model_name(cfg->model), cut);
-    fl_quote_into(buf, len, &n, label);
+    fl_shell_quote_into(buf, len, &n, label);
     /* the state may be past the default cap, and CMD may need its time to run again */
     if (cfg->max_states)
         n += (size_t)snprintf(buf + n, n < len ? len - n : 0, " --max-states %" PRIu32,
@@ -386,12 +387,12 @@ static const char *repro_text(const struct crash *c, size_t cut, const char *lab
         if (!vals[i])
             continue;
         n += (size_t)snprintf(buf + n, n < len ? len - n : 0, " %s ", flags[i]);
-        fl_quote_into(buf, len, &n, vals[i]);
+        fl_shell_quote_into(buf, len, &n, vals[i]);
     }
     n += (size_t)snprintf(buf + n, n < len ? len - n : 0, " --");
     for (char **a = cfg->argv; *a; a++) {
         n += (size_t)snprintf(buf + n, n < len ? len - n : 0, " ");
-        fl_quote_into(buf, len, &n, *a);
+        fl_shell_quote_into(buf, len, &n, *a);
     }
     return buf;
 }

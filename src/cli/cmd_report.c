@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cmd_report.c - `faultline report`: make the reports again from a saved results document
- * (render), add a saved document to the history database (record), and show how runs moved
- * over time (history). The --<format> flags of render come from the FL_REPORTS registry
- * (src/report/report.h), so a new format needs no change here.
+ * or a sweep's findings (render), add a saved results document to the history database
+ * (record), and show how runs moved over time (history). The --<format> flags of render come
+ * from the FL_REPORTS registry (src/report/report.h), so a new format needs no change here.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,11 +19,12 @@
 
 static void print_usage(void)
 {
-    printf("usage: faultline report render RESULTS.json [--FORMAT FILE]...\n"
+    printf("usage: faultline report render RESULTS.json|SWEEP.json [--FORMAT FILE]...\n"
            "       faultline report record RESULTS.json [--db FILE]\n"
            "       faultline report history [--db FILE] [--html FILE] [--limit N]\n\n"
-           "render: make reports from a results document (faultline run --json); FILE '-' is\n"
-           "stdout. Formats:\n");
+           "render: make reports from a results document (faultline run --json) or a sweep's\n"
+           "findings (faultline sweep --json; with no --FORMAT, printed as the sweep printed\n"
+           "them); FILE '-' is stdout. Formats:\n");
     for (size_t i = 0; i < fl_report_count; i++)
         printf("  --%-9s FILE  %s\n", fl_reports[i]->name, fl_reports[i]->summary);
     printf("record: add a results document to the history database.\n"
@@ -50,7 +51,9 @@ static const char *flag_value(int argc, char **argv, int *i, const char *name, b
     return argv[++*i];
 }
 
-static int load_results(const char *path, json_t **out)
+/* The document at path ("-": stdin): a results document, or a sweep's findings when sweeps
+ * is set; anything else is refused in one line naming the file and what was expected. */
+static int load_doc(const char *path, bool sweeps, json_t **out, enum fl_report_doc *kind)
 {
     json_error_t jerr;
     json_t *doc = !strcmp(path, "-") ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr)
@@ -62,16 +65,25 @@ static int load_results(const char *path, json_t **out)
         }
         return fl_usage_error("report: %s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
     }
-    if (!json_is_object(doc) || (json_object_get(doc, "experiments") &&
-                                 !json_is_array(json_object_get(doc, "experiments")))) {
+    *kind = fl_report_doc_of(doc);
+    if (*kind == FL_DOC_SWEEP && !sweeps) {
         json_decref(doc);
-        return fl_usage_error("report: %s: not a results document (expected an object with an "
-                              "\"experiments\" array; see docs/results-format.md)", path);
+        return fl_usage_error("report: %s: a sweep's findings, not a results document (expected "
+                              "an object with an \"experiments\" array, from faultline run "
+                              "--json; only runs have a history)", path);
     }
-    json_t *fmt = json_object_get(doc, "format");
+    if (*kind == FL_DOC_OTHER) {
+        json_decref(doc);
+        return fl_usage_error("report: %s: not a results document or a sweep's findings "
+                              "(expected an object with an \"experiments\" array, from "
+                              "faultline run --json, or with \"tool\": \"faultline sweep\", "
+                              "from faultline sweep --json)", path);
+    }
+    const char *field = *kind == FL_DOC_SWEEP ? "version" : "format";
+    json_t *fmt = json_object_get(doc, field);
     if (fmt && json_integer_value(fmt) != 1)
-        fl_warnf("report: %s: format %lld is newer than this faultline knows (1); rendering "
-                 "what it can", path, (long long)json_integer_value(fmt));
+        fl_warnf("report: %s: %s %lld is newer than this faultline knows (1); rendering "
+                 "what it can", path, field, (long long)json_integer_value(fmt));
     *out = doc;
     return 0;
 }
@@ -128,13 +140,26 @@ static int report_render(int argc, char **argv)
     if (!input)
         return fl_usage_error("report render: which results file? (faultline report render "
                               "RESULTS.json --html report.html)");
-    if (n == 0)
-        return fl_usage_error("report render: nothing to render: give at least one of "
-                              "--html, --json, --junit, --markdown with a FILE");
     json_t *doc;
-    int rc = load_results(input, &doc);
+    enum fl_report_doc kind;
+    int rc = load_doc(input, true, &doc, &kind);
     if (rc)
         return rc;
+    if (n == 0 && kind == FL_DOC_SWEEP) {
+        struct fl_err err = {""};
+        rc = fl_report_sweep_text(doc, stdout, &err);
+        json_decref(doc);
+        if (fflush(stdout) != 0 || rc < 0) {
+            fl_errorf("report: %s", rc < 0 ? err.msg : strerror(errno));
+            return FL_EXIT_NORESOURCE;
+        }
+        return 0;
+    }
+    if (n == 0) {
+        json_decref(doc);
+        return fl_usage_error("report render: nothing to render: give at least one of "
+                              "--html, --json, --junit, --markdown with a FILE");
+    }
     int status = 0;
     for (int k = 0; k < n; k++) {
         struct fl_err err = {""};
@@ -173,7 +198,8 @@ static int report_record(int argc, char **argv)
     if (rc)
         return rc;
     json_t *doc;
-    rc = load_results(input, &doc);
+    enum fl_report_doc kind;
+    rc = load_doc(input, false, &doc, &kind);
     if (rc)
         return rc;
     struct fl_err err = {""};

@@ -36,7 +36,9 @@
 #include "log.h"
 #include "ops.h"
 #include "prng.h"
+#include "report.h"
 #include "rule.h"
+#include "rutil.h"
 #include "surface.h"
 #include "trial.h"
 #include "units.h"
@@ -690,7 +692,6 @@ static void build_rule(const struct sweep *sw, const struct trial_def *d, char *
     snprintf(buf, len, "%s%s%s:%s", pt->where, d->selector[0] ? ":" : "", d->selector, d->effect);
 }
 
-/* The shell-quoted command line, for repro lines. */
 static json_t *repro_line(const struct sweep *sw, const char *rule)
 {
     char buf[8192];
@@ -698,10 +699,10 @@ static json_t *repro_line(const struct sweep *sw, const char *rule)
                                 sw->cfg->seed);
     if (sw->cfg->exe) {
         n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, " --exe ");
-        fl_quote_into(buf, sizeof(buf), &n, sw->cfg->exe);
+        fl_shell_quote_into(buf, sizeof(buf), &n, sw->cfg->exe);
     }
     n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, " -r ");
-    fl_quote_into(buf, sizeof(buf), &n, rule);
+    fl_shell_quote_into(buf, sizeof(buf), &n, rule);
     n += (size_t)snprintf(buf + n, n < sizeof(buf) ? sizeof(buf) - n : 0, " --");
     /* run in a directory prepared as a trial's: {dir} is that directory, "." */
     for (char **a = sw->cfg->argv; *a; a++) {
@@ -717,7 +718,7 @@ static json_t *repro_line(const struct sweep *sw, const char *rule)
             }
         }
         word[w] = '\0';
-        fl_quote_into(buf, sizeof(buf), &n, word);
+        fl_shell_quote_into(buf, sizeof(buf), &n, word);
     }
     return json_string(buf);
 }
@@ -906,62 +907,16 @@ static json_t *report_json(const struct sweep *sw, double elapsed)
     json_t *outcomes = json_object();
     for (int o = 0; o < OUT_COUNT; o++)
         json_object_set_new(outcomes, outcome_names[o], json_integer((json_int_t)sw->outcome_counts[o]));
-    return json_pack("{s:i, s:s, s:o, s:I, s:b, s:I, s:I, s:f, s:{s:i, s:f, s:i, s:i}, s:o, "
-                     "s:o, s:O, s:O}",
+    return json_pack("{s:i, s:s, s:o, s:I, s:b, s:b, s:I, s:I, s:f, s:{s:i, s:f, s:i, s:i}, "
+                     "s:o, s:o, s:O, s:O}",
                      "version", 1, "tool", "faultline sweep", "command", cmd, "seed",
-                     (json_int_t)sw->cfg->seed, "complete", !sw->interrupted && sw->done == sw->plan.n,
-                     "trials", (json_int_t)sw->done, "planned", (json_int_t)sw->plan.n, "elapsed_s",
-                     elapsed, "baseline", "exit", sw->base.status, "wall_s", sw->base.wall_s,
-                     "fds_peak", sw->base.fds_peak, "threads_peak", sw->base.threads_peak,
-                     "points", points, "outcomes", outcomes, "findings", sw->findings, "flaky",
-                     sw->flaky);
-}
-
-static void print_findings(const struct sweep *sw, double elapsed, FILE *out)
-{
-    size_t nf = json_array_size(sw->findings);
-    fprintf(out, "\nfaultline sweep: %" PRIu64 " trials in %.1fs (%.0f/s) over %zu points, seed "
-                 "%" PRIu64 "%s\n",
-            sw->done, elapsed, elapsed > 0 ? (double)sw->done / elapsed : 0.0, sw->npoints,
-            sw->cfg->seed, sw->interrupted ? " (interrupted: partial)" : "");
-    fprintf(out, "outcomes:");
-    for (int o = 0; o < OUT_COUNT; o++)
-        if (sw->outcome_counts[o])
-            fprintf(out, " %s %" PRIu64, outcome_names[o], sw->outcome_counts[o]);
-    fprintf(out, "\n");
-    if (!nf) {
-        fprintf(out, "no finding: every trial was ok or handled\n");
-    } else {
-        fprintf(out, "\n%zu finding%s:\n", nf, nf == 1 ? "" : "s");
-        size_t i;
-        json_t *f;
-        json_array_foreach(sw->findings, i, f) {
-            size_t also = json_array_size(json_object_get(f, "also"));
-            fprintf(out, "  %s  %s: %s on %s at %s, %s (%s)%s\n",
-                    json_string_value(json_object_get(f, "id")),
-                    json_string_value(json_object_get(f, "kind")),
-                    json_string_value(json_object_get(f, "call")),
-                    *json_string_value(json_object_get(f, "subject"))
-                        ? json_string_value(json_object_get(f, "subject"))
-                        : "-",
-                    json_string_value(json_object_get(f, "site")),
-                    json_string_value(json_object_get(f, "effect")),
-                    json_string_value(json_object_get(f, "occurrence")),
-                    also ? " and more" : "");
-            const char *co = json_string_value(json_object_get(f, "check_output"));
-            if (co && *co)
-                fprintf(out, "      check: %.*s\n", (int)strcspn(co, "\n"), co);
-            fprintf(out, "      exit %d%s%s\n", (int)json_integer_value(json_object_get(f, "exit")),
-                    json_is_string(json_object_get(f, "signal")) ? ", killed by SIG" : "",
-                    json_is_string(json_object_get(f, "signal"))
-                        ? json_string_value(json_object_get(f, "signal"))
-                        : "");
-            fprintf(out, "      repro: %s\n", json_string_value(json_object_get(f, "repro")));
-        }
-    }
-    if (json_array_size(sw->flaky))
-        fprintf(out, "%zu flaky (a replay gave another outcome; see --json)\n",
-                json_array_size(sw->flaky));
+                     (json_int_t)sw->cfg->seed, "complete",
+                     !sw->interrupted && sw->done == sw->plan.n, "interrupted", sw->interrupted,
+                     "trials", (json_int_t)sw->done, "planned", (json_int_t)sw->plan.n,
+                     "elapsed_s", elapsed, "baseline", "exit", sw->base.status, "wall_s",
+                     sw->base.wall_s, "fds_peak", sw->base.fds_peak, "threads_peak",
+                     sw->base.threads_peak, "points", points, "outcomes", outcomes, "findings",
+                     sw->findings, "flaky", sw->flaky);
 }
 
 /* ---- resuming ------------------------------------------------------------------------------ */
@@ -1296,17 +1251,25 @@ int cmd_sweep(int argc, char **argv)
         fprintf(stderr, "\r%60s\r", "");
     double elapsed = (double)(now_ns() - sw->start_ns) / 1e9;
     (void)t0;
-    if (fl_log_get_level() >= FL_LOG_WARN)
-        print_findings(sw, elapsed, stdout);
+    /* The terminal summary is made from the document --json writes (src/report/text.c), so
+     * `faultline report render SWEEP.json` prints it again the same. */
+    json_t *j = report_json(sw, elapsed);
+    if (fl_log_get_level() >= FL_LOG_WARN) {
+        struct fl_err rerr = {""};
+        fputc('\n', stdout);
+        if (fl_report_sweep_text(j, stdout, &rerr) < 0)
+            fl_warnf("sweep: %s", rerr.msg);
+    }
     if (cfg.json_path) {
-        json_t *j = report_json(sw, elapsed);
-        int flags = JSON_INDENT(2) | JSON_SORT_KEYS;
+        /* In the order the document was built (the classes in their order, not sorted), which
+         * is the order the reports list them in. */
+        int flags = JSON_INDENT(2);
         int w = strcmp(cfg.json_path, "-") == 0 ? json_dumpf(j, stdout, flags)
                                                  : json_dump_file(j, cfg.json_path, flags);
         if (w < 0)
             fl_errorf("--json %s: cannot write: %s", cfg.json_path, strerror(errno));
-        json_decref(j);
     }
+    json_decref(j);
     rc = sw->interrupted ? 130 : json_array_size(sw->findings) ? FL_EXIT_FAILED : FL_EXIT_OK;
     if (resume_file[0]) {
         if (sw->interrupted)

@@ -123,24 +123,6 @@ int fl_discovery_root(const char *cmd, char *root, size_t len)
     return 0;
 }
 
-void fl_quote_into(char *buf, size_t len, size_t *n, const char *word)
-{
-    bool plain = *word != '\0';
-    for (const char *c = word; *c; c++)
-        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@%+{}",
-                    *c))
-            plain = false;
-    if (plain) {
-        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "%s", word);
-        return;
-    }
-    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
-    for (const char *c = word; *c; c++)
-        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, *c == '\'' ? "'\\''" : "%c",
-                               *c);
-    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
-}
-
 
 /* SIGINT, SIGTERM and SIGHUP stop the running trial (its process group is killed, its
  * directory removed) instead of faultline: the command then cleans up and exits 130.

@@ -20,9 +20,6 @@ int fl_discovery_args(int argc, char **argv, int optind_now, const char *cmd, ch
 /* A fresh scratch directory $TMPDIR/faultline-CMD-XXXXXX, as a real path (root: PATH_MAX). */
 int fl_discovery_root(const char *cmd, char *root, size_t len);
 
-/* Append word to buf[*n..len) as a shell would need it to read it back ('...' when it has
- * anything but plain characters); *n grows by what it would take, as snprintf counts. */
-void fl_quote_into(char *buf, size_t len, size_t *n, const char *word);
 
 /* While a discovery command runs: SIGINT, SIGTERM, SIGHUP interrupt its trials
  * (fl_trial_interrupt) instead of killing faultline, so it can clean up and exit 130. */

@@ -491,17 +491,12 @@ static void sparkline(FILE *out, const struct hist *h, const struct hexp *x, siz
 static void show_html(FILE *out, const struct hist *h, const char *path)
 {
     char when[64];
-    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-          "<meta name=\"color-scheme\" content=\"light dark\">\n"
-          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-          "style-src 'unsafe-inline'; img-src data:\">\n"
-          "<title>faultline history</title>\n", out);
-    fl_svg_style(out);
-    fputs("<style>.vs{display:flex;gap:2px;margin:4px 0}.vs span{width:22px;text-align:center;"
-          "border-radius:3px;color:#fff;font-size:12px;font-weight:600}.vs .none{background:"
-          "var(--grid);color:var(--muted)}.charts{display:flex;gap:16px;flex-wrap:wrap}"
-          "</style>\n</head>\n<body>\n<h1>faultline history</h1>\n<p class=\"muted\">", out);
+    fl_html_begin(out, "faultline history",
+                  ".vs{display:flex;gap:2px;margin:4px 0}.vs span{width:22px;text-align:center;"
+                  "border-radius:3px;color:#fff;font-size:12px;font-weight:600}.vs .none{"
+                  "background:var(--grid);color:var(--muted)}.charts{display:flex;gap:16px;"
+                  "flex-wrap:wrap}");
+    fputs("<h1>faultline history</h1>\n<p class=\"muted\">", out);
     fprintf(out, "%zu run%s, oldest first, from <code>", h->nruns, h->nruns == 1 ? "" : "s");
     fl_xml_puts(out, path);
     fputs("</code></p>\n", out);

@@ -19,6 +19,10 @@
  * Size stays bounded whatever the sample count: marks are merged per pixel column, and each
  * latency line keeps at most the minimum and maximum of each column (spikes survive), so a
  * series draws at most 2 * PLOT_W points; the page says when it did this.
+ *
+ * A sweep's findings page has the same head and style: the summary, trials by outcome, an
+ * index of the findings, then a section per finding (its lines, the repro, the other
+ * occurrences, the check's output and stderr), and the flaky ones last.
  */
 #include <errno.h>
 #include <math.h>
@@ -563,11 +567,17 @@ static void put_timeline(FILE *out, const json_t *e, size_t idx)
 
 /* ---- the page ---- */
 
-static void badge(FILE *out, enum fl_verdict v, const char *raw)
+/* A badge coloured as verdict v says, reading text. */
+static void badge_text(FILE *out, enum fl_verdict v, const char *text)
 {
     fprintf(out, "<span class=\"badge v-%s\">", fl_verdict_names[v]);
-    h(out, v == FL_V_UNKNOWN ? raw : fl_verdict_names[v]);
+    h(out, text);
     fputs("</span>", out);
+}
+
+static void badge(FILE *out, enum fl_verdict v, const char *raw)
+{
+    badge_text(out, v, v == FL_V_UNKNOWN ? raw : fl_verdict_names[v]);
 }
 
 /* A numeric cell: obj[key] formatted by fmt (fl_fmt_pct, fl_fmt_ms), "-" when absent. */
@@ -912,20 +922,22 @@ static void put_experiment(FILE *out, const json_t *e, size_t idx)
     fputs("</section>\n", out);
 }
 
+/* The note that ends a page, the end of the page, and whether all of it was written. */
+static int page_end(FILE *out, const char *note, struct fl_err *err)
+{
+    fprintf(out, "<p class=\"note\">%s</p>\n</body>\n</html>\n", note);
+    if (ferror(out))
+        return fl_err_set(err, EIO, "html report: write failed");
+    return 0;
+}
+
 static int html_render(const json_t *results, FILE *out, struct fl_err *err)
 {
-    char when[64];
+    char when[64], title[400];
     fl_fmt_when(fl_rj_int(results, "started_ms", 0), when, sizeof(when));
-    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-          "<meta name=\"color-scheme\" content=\"light dark\">\n"
-          /* No network, no script: the page is a document, not an application. */
-          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-          "style-src 'unsafe-inline'; img-src data:\">\n<title>faultline report: ", out);
-    h(out, fl_rj_str(results, "host", "?"));
-    fprintf(out, ", %s</title>\n", when);
-    fl_svg_style(out);
-    fputs("</head>\n<body>\n", out);
+    snprintf(title, sizeof(title), "faultline report: %.300s, %s",
+             fl_rj_str(results, "host", "?"), when);
+    fl_html_begin(out, title, NULL);
     put_summary(out, results);
     put_scorecard(out, results);
     put_index(out, results);
@@ -933,16 +945,154 @@ static int html_render(const json_t *results, FILE *out, struct fl_err *err)
     json_t *e;
     json_array_foreach(fl_rj_arr(results, "experiments"), i, e)
         put_experiment(out, e, i);
-    fputs("<p class=\"note\">Made by faultline from one results document "
-          "(docs/results-format.md); docs/reports.md explains how to read it.</p>\n"
-          "</body>\n</html>\n", out);
-    if (ferror(out))
-        return fl_err_set(err, EIO, "html report: write failed");
-    return 0;
+    return page_end(out, "Made by faultline from one results document (docs/results-format.md); "
+                    "docs/reports.md explains how to read it.", err);
+}
+
+/* ---- a sweep's findings ---- */
+
+#define MAX_ALSO 50 /* other occurrences listed per finding; the rest are counted */
+
+static void put_sweep_summary(FILE *out, const struct fl_sweep_summary *s)
+{
+    fputs("<h1>faultline sweep</h1>\n<p class=\"muted\">command <code>", out);
+    h(out, s->command);
+    fprintf(out, "</code> · seed <code>%llu</code> · took %s · %lld trials", s->seed, s->took,
+            s->trials);
+    h(out, s->partial);
+    fprintf(out, "</p>\n<p><b>%zu finding%s</b>", s->findings, s->findings == 1 ? "" : "s");
+    for (size_t i = 0; i < s->nkinds; i++) {
+        fputs(i ? " &#160; " : ": ", out);
+        badge_text(out, FL_V_FAIL, s->kinds[i].kind);
+        fprintf(out, " %lld", s->kinds[i].findings);
+    }
+    if (s->flaky) {
+        fputs(" &#160; ", out);
+        badge_text(out, FL_V_XFAIL, "flaky");
+        fprintf(out, " %zu", s->flaky);
+    }
+    fputs("</p>\n<h2 id=\"outcomes\">Trials by outcome</h2>\n", out);
+    if (!s->noutcomes) {
+        fprintf(out, "<p>%s</p>\n", s->no_trial);
+        return;
+    }
+    fputs("<table><tr><th>outcome</th><th>trials</th><th>findings</th></tr>\n", out);
+    for (size_t i = 0; i < s->noutcomes; i++) {
+        fputs("<tr><td>", out);
+        h(out, s->outcomes[i].kind);
+        fprintf(out, "</td><td class=\"n\">%lld</td><td class=\"n\">%lld</td></tr>\n",
+                s->outcomes[i].trials, s->outcomes[i].findings);
+    }
+    fputs("</table>\n<p class=\"note\">The outcome classes are defined in docs/discovery.md; "
+          "trials of the same outcome, call site and fault are one finding.</p>\n", out);
+}
+
+/* The index: one row per finding (flaky ones after), linking to its section. */
+static void put_sweep_index(FILE *out, const json_t *sweep)
+{
+    fputs("<table><tr><th>finding</th><th>outcome</th><th>fault</th><th>where</th>"
+          "<th>replay</th></tr>\n", out);
+    for (int fl = 0; fl < 2; fl++) {
+        size_t i;
+        json_t *f;
+        json_array_foreach(fl_rj_arr(sweep, fl ? "flaky" : "findings"), i, f) {
+            struct fl_sweep_finding l;
+            fl_sweep_finding(f, fl, i, &l);
+            fprintf(out, "<tr><td><a href=\"#%s-%zu\">", fl ? "flaky" : "finding", i);
+            h(out, l.name);
+            fputs("</a></td><td>", out);
+            h(out, fl_rj_str(f, "kind", "?"));
+            fputs("</td><td>", out);
+            h(out, l.text[FL_SWEEP_FAULT]);
+            fputs("</td><td>", out);
+            h(out, l.text[FL_SWEEP_WHERE]);
+            fputs("</td><td>", out);
+            h(out, fl ? "flaky" : "reproduced");
+            fputs("</td></tr>\n", out);
+        }
+    }
+    fputs("</table>\n", out);
+}
+
+static void put_li(FILE *out, const char *line)
+{
+    fputs("<li>", out);
+    h(out, line);
+    fputs("</li>", out);
+}
+
+static void put_sweep_entry(FILE *out, const json_t *f, bool flaky, size_t idx)
+{
+    struct fl_sweep_finding l;
+    fl_sweep_finding(f, flaky, idx, &l);
+    fprintf(out, "<section class=\"exp\" id=\"%s-%zu\">\n<h2>", flaky ? "flaky" : "finding",
+            idx);
+    badge_text(out, flaky ? FL_V_XFAIL : FL_V_FAIL, fl_rj_str(f, "kind", "?"));
+    fputc(' ', out);
+    h(out, l.name);
+    fputs(": ", out);
+    h(out, l.title);
+    fputs("</h2>\n<table>", out);
+    for (int i = 0; i < FL_SWEEP_NLINES; i++) {
+        if (!*l.text[i])
+            continue;
+        fprintf(out, "<tr><th>%s</th><td>", l.label[i]);
+        h(out, l.text[i]);
+        fputs("</td></tr>\n", out);
+    }
+    fputs("</table>\n<h3>Repro</h3>\n<pre><code>", out);
+    h(out, fl_rj_str(f, "repro", ""));
+    fputs("</code></pre>\n", out);
+    if (json_array_size(fl_rj_arr(f, "also"))) {
+        fputs("<h3>Also</h3>\n<p class=\"muted\">The same outcome, call site and fault at "
+              "other occurrences:</p>\n<ul>", out);
+        fl_sweep_alsos(out, f, MAX_ALSO, put_li);
+        fputs("</ul>\n", out);
+    }
+    static const char *const streams[][2] = {{"check_output", "check output"},
+                                             {"stderr", "stderr"}};
+    for (size_t k = 0; k < sizeof(streams) / sizeof(streams[0]); k++) {
+        const char *text = fl_rj_str(f, streams[k][0], "");
+        if (!*text)
+            continue;
+        fprintf(out, "<details><summary>%s</summary><pre>", streams[k][1]);
+        fl_xml_putn(out, text, 20000);
+        fputs("</pre></details>\n", out);
+    }
+    fputs("</section>\n", out);
+}
+
+static int html_sweep_render(const json_t *sweep, FILE *out, struct fl_err *err)
+{
+    struct fl_sweep_summary sum;
+    char title[sizeof(sum.command) + 32];
+    fl_sweep_summary(sweep, &sum);
+    snprintf(title, sizeof(title), "faultline sweep: %s", sum.command);
+    fl_html_begin(out, title, NULL);
+    put_sweep_summary(out, &sum);
+    const json_t *findings = fl_rj_arr(sweep, "findings"), *flaky = fl_rj_arr(sweep, "flaky");
+    fputs("<h2 id=\"findings\">Findings</h2>\n", out);
+    if (!json_array_size(findings) && !json_array_size(flaky))
+        fputs("<p>None: every trial was ok or handled.</p>\n", out);
+    else
+        put_sweep_index(out, sweep);
+    size_t i;
+    json_t *f;
+    json_array_foreach(findings, i, f)
+        put_sweep_entry(out, f, false, i);
+    if (json_array_size(flaky))
+        fputs("<h2 id=\"flaky\">Flaky</h2>\n<p>A trial that broke, but whose replay gave "
+              "another outcome.</p>\n", out);
+    json_array_foreach(flaky, i, f)
+        put_sweep_entry(out, f, true, i);
+    return page_end(out, "Made by faultline from a sweep's findings document "
+                    "(docs/discovery.md). Run a repro line in a directory prepared as a trial's "
+                    "(the template copied, the setup run).", err);
 }
 
 const struct fl_report_ops fl_report_html = {
     .name = "html",
-    .summary = "one self-contained HTML page: scorecard and a timeline chart per experiment",
+    .summary = "one self-contained HTML page: a timeline per experiment, or a sweep's findings",
     .render = html_render,
+    .render_sweep = html_sweep_render,
 };

@@ -2,7 +2,8 @@
 /*
  * report/json.c - the results document itself (docs/results-format.md), every sample
  * included. It is the one report the others can be made again from, so it is written as
- * it is held: keys in insertion order, indented by 2, a final newline.
+ * it is held: keys in insertion order, indented by 2, a final newline. A sweep's findings
+ * document is written back the same way.
  */
 #include <errno.h>
 #include <string.h>
@@ -25,4 +26,5 @@ const struct fl_report_ops fl_report_json = {
     .name = "json",
     .summary = "the results document: every experiment, figure and sample (JSON)",
     .render = json_render,
+    .render_sweep = json_render,
 };

@@ -7,6 +7,11 @@
  * <skipped> with their reason, XPASS passes unless the run was strict. Figures and the seed
  * are <properties>, the probe summary goes to <system-out>. tests/schemas/junit.xsd is the
  * schema this output is checked against.
+ *
+ * A sweep's findings are one <testsuite>: a <testcase> per finding, as a <failure> so that CI
+ * shows it (type = the outcome class, the body its lines and the repro), a <skipped> one per
+ * flaky finding, and with no finding one passing testcase "sweep" that says how many trials
+ * ran.
  */
 #include <errno.h>
 #include <math.h>
@@ -404,8 +409,139 @@ static int junit_render(const json_t *results, FILE *out, struct fl_err *err)
     return 0;
 }
 
+/* ---- a sweep's findings ---- */
+
+/* A field of the document as a property: strings whole, numbers and booleans as above. */
+static void put_field_property(FILE *out, const char *ind, const char *name, const json_t *v)
+{
+    if (json_is_string(v))
+        put_property(out, ind, name, json_string_value(v));
+    else
+        put_number_property(out, ind, name, v);
+}
+
+static void put_also_line(FILE *out, const char *line)
+{
+    fputs("\nalso: ", out);
+    fl_xml_puts(out, line);
+}
+
+static void put_sweep_testcase(FILE *out, const json_t *f, bool flaky, size_t idx)
+{
+    char name[600];
+    struct fl_sweep_finding l;
+    fl_sweep_finding(f, flaky, idx, &l);
+    snprintf(name, sizeof(name), "%s %s", l.name, l.title);
+    char classname[128];
+    snprintf(classname, sizeof(classname), "sweep.%s", fl_rj_str(f, "kind", "?"));
+    double wall = 0;
+    fl_rj_num(f, "wall_s", &wall);
+    fputs("    <testcase", out);
+    put_attr(out, "classname", classname);
+    put_attr(out, "name", name);
+    fprintf(out, " time=\"%.3f\">\n", wall > 0 ? wall : 0.0);
+    fputs("      <properties>\n", out);
+    static const char *const keys[] = {"kind", "call", "subject", "site", "site_hash", "effect",
+                                       "occurrence", "seed", "exit", "faults", "replay_kind"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+        put_field_property(out, "        ", keys[k], json_object_get(f, keys[k]));
+    fputs("      </properties>\n", out);
+    const char *msg = *l.text[FL_SWEEP_CHECK] ? l.text[FL_SWEEP_CHECK] : l.title;
+    if (flaky) {
+        fputs("      <skipped message=\"", out);
+        fl_xml_putn(out, l.text[FL_SWEEP_REPLAY], 1000);
+        fputs("\"/>\n", out);
+    } else {
+        fputs("      <failure message=\"", out);
+        fl_xml_putn(out, msg, 1000);
+        fputs("\" type=\"", out);
+        fl_xml_puts(out, fl_rj_str(f, "kind", "?"));
+        fputs("\">", out);
+        fl_xml_puts(out, l.title);
+    }
+    /* The failure's body, or for a flaky one its output: what the CI page shows. */
+    if (flaky)
+        fputs("      <system-out>", out);
+    for (int i = 0; i < FL_SWEEP_NLINES; i++) {
+        if (!*l.text[i])
+            continue;
+        fprintf(out, "\n%s: ", l.label[i]);
+        fl_xml_puts(out, l.text[i]);
+    }
+    fputs("\nrepro: ", out);
+    fl_xml_putn(out, fl_rj_str(f, "repro", ""), JUNIT_MAX_TEXT);
+    fl_sweep_alsos(out, f, JUNIT_MAX_LOG_LINES, put_also_line);
+    fputs(flaky ? "</system-out>\n" : "</failure>\n", out);
+    if (!flaky) {
+        fputs("      <system-out>", out);
+        fl_xml_putn(out, fl_rj_str(f, "check_output", ""), JUNIT_MAX_TEXT);
+        fputs("</system-out>\n", out);
+    }
+    if (*fl_rj_str(f, "stderr", "")) {
+        fputs("      <system-err>", out);
+        fl_xml_putn(out, fl_rj_str(f, "stderr", ""), JUNIT_MAX_TEXT);
+        fputs("</system-err>\n", out);
+    }
+    fputs("    </testcase>\n", out);
+}
+
+static int junit_sweep_render(const json_t *sweep, FILE *out, struct fl_err *err)
+{
+    struct fl_sweep_summary sum;
+    fl_sweep_summary(sweep, &sum);
+    size_t nf = sum.findings, nflaky = sum.flaky, tests = nf + nflaky + (nf == 0);
+    double el = 0;
+    fl_rj_num(sweep, "elapsed_s", &el);
+    el = el > 0 ? el : 0;
+    char suite[sizeof(sum.command) + 16];
+    snprintf(suite, sizeof(suite), "sweep: %s", sum.command);
+    fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"faultline sweep\"", out);
+    fprintf(out, " tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" time=\"%.3f\">\n",
+            tests, nf, nflaky, el);
+    fputs("  <testsuite", out);
+    put_attr(out, "name", suite);
+    fprintf(out, " tests=\"%zu\" failures=\"%zu\" errors=\"0\" skipped=\"%zu\" time=\"%.3f\""
+            " id=\"0\" package=\"faultline\">\n", tests, nf, nflaky, el);
+    const char *ind = "      ";
+    fputs("    <properties>\n", out);
+    put_property(out, ind, "command", sum.command);
+    static const char *const keys[] = {"seed", "trials", "planned", "complete", "interrupted",
+                                       "elapsed_s"};
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+        put_field_property(out, ind, keys[k], json_object_get(sweep, keys[k]));
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(sweep, "outcomes"), key, v) {
+        char pname[128];
+        snprintf(pname, sizeof(pname), "outcome.%s", key);
+        put_number_property(out, ind, pname, v);
+    }
+    fputs("    </properties>\n", out);
+    if (nf == 0) {
+        long long trials = sum.trials;
+        char buf[64];
+        fprintf(out, "    <testcase classname=\"sweep\" name=\"sweep\" time=\"%.3f\">\n"
+                "      <properties>\n", el);
+        snprintf(buf, sizeof(buf), "%lld", trials);
+        put_property(out, "        ", "trials", buf);
+        fprintf(out, "      </properties>\n      <system-out>%lld trials, no finding: every "
+                "trial was ok or handled</system-out>\n    </testcase>\n", trials);
+    }
+    size_t i;
+    json_t *f;
+    json_array_foreach(fl_rj_arr(sweep, "findings"), i, f)
+        put_sweep_testcase(out, f, false, i);
+    json_array_foreach(fl_rj_arr(sweep, "flaky"), i, f)
+        put_sweep_testcase(out, f, true, i);
+    fputs("    <system-out/>\n    <system-err/>\n  </testsuite>\n</testsuites>\n", out);
+    if (ferror(out))
+        return fl_err_set(err, EIO, "junit report: write failed");
+    return 0;
+}
+
 const struct fl_report_ops fl_report_junit = {
     .name = "junit",
-    .summary = "JUnit XML for CI: a testsuite per category, a testcase per experiment",
+    .summary = "JUnit XML for CI: a testcase per experiment, or per finding of a sweep",
     .render = junit_render,
+    .render_sweep = junit_sweep_render,
 };

@@ -5,6 +5,11 @@
  * (FAIL and ERROR with why), the known gaps (XFAIL with their reasons), XPASSes (a gap that
  * is now closed), then recommendations derived from the figures. Every piece of text from the
  * document is escaped, so a title cannot break a table or inject markup.
+ *
+ * A sweep's findings get their own page: the summary (command, trials, findings by outcome
+ * class, seed, duration), then "Findings" with one entry per finding (its fault, where, the
+ * replay, the check, the exit, the repro line in a code block, the other occurrences), then
+ * the flaky ones in the same form.
  */
 #include <errno.h>
 #include <math.h>
@@ -29,11 +34,9 @@ static void put_title(FILE *out, const json_t *e)
     fl_md_puts(out, fl_rj_str(e, "title", fl_rj_str(e, "id", "(untitled)")));
     fputs("**", out);
     if (*fl_rj_str(e, "id", "")) {
-        fputs(" (`", out);
-        /* Inside a code span nothing is interpreted except the backtick itself. */
-        for (const char *p = fl_rj_str(e, "id", ""); *p; p++)
-            fputc(*p == '`' || *p == '\n' ? '\'' : *p, out);
-        fputs("`)", out);
+        fputs(" (", out);
+        fl_md_code(out, fl_rj_str(e, "id", ""));
+        fputc(')', out);
     }
 }
 
@@ -54,10 +57,9 @@ static void put_summary(FILE *out, const json_t *results)
     if (c[FL_V_UNKNOWN])
         fprintf(out, ", %d with an unknown verdict", c[FL_V_UNKNOWN]);
     fputs(".\n\n", out);
-    fprintf(out, "Host `");
-    for (const char *p = fl_rj_str(results, "host", "?"); *p; p++)
-        fputc(*p == '`' || *p == '\n' ? '\'' : *p, out);
-    fprintf(out, "`, seed %lld, started %s, took %s", fl_rj_int(results, "seed", 0), when, dur);
+    fputs("Host ", out);
+    fl_md_code(out, fl_rj_str(results, "host", "?"));
+    fprintf(out, ", seed %lld, started %s, took %s", fl_rj_int(results, "seed", 0), when, dur);
     if (fl_rj_bool(results, "strict", false))
         fputs(", strict (an unexpected pass fails the run)", out);
     fputs(". Replay with `faultline run --seed ", out);
@@ -379,8 +381,104 @@ static int markdown_render(const json_t *results, FILE *out, struct fl_err *err)
     return 0;
 }
 
+/* ---- a sweep's findings ---- */
+
+/* Other occurrences listed per finding; the rest are counted (the JSON has them all). */
+#define MD_MAX_ALSO 20
+
+static void put_sweep_summary(FILE *out, const struct fl_sweep_summary *s)
+{
+    fputs("# faultline sweep\n\n", out);
+    fprintf(out, "**%zu finding%s** in %lld trials", s->findings, s->findings == 1 ? "" : "s",
+            s->trials);
+    for (size_t i = 0; i < s->nkinds; i++) {
+        fprintf(out, "%s%lld ", i ? ", " : ": ", s->kinds[i].findings);
+        fl_md_puts(out, s->kinds[i].kind);
+    }
+    fprintf(out, "; %zu flaky.\n\nCommand ", s->flaky);
+    fl_md_code(out, s->command);
+    fprintf(out, ", seed %llu, took %s", s->seed, s->took);
+    fl_md_puts(out, s->partial);
+    fputs(".", out);
+    if (s->findings || s->flaky)
+        fputs(" Each repro line replays its finding in a directory prepared as a trial's (the "
+              "template copied, the setup run).", out);
+    fputs("\n\n", out);
+    if (!s->noutcomes) {
+        fprintf(out, "%s\n\n", s->no_trial);
+        return;
+    }
+    fputs("| outcome | trials | findings |\n|---|---:|---:|\n", out);
+    for (size_t i = 0; i < s->noutcomes; i++) {
+        fputs("| ", out);
+        fl_md_puts(out, s->outcomes[i].kind);
+        fprintf(out, " | %lld | %lld |\n", s->outcomes[i].trials, s->outcomes[i].findings);
+    }
+    fputs("\nA trial's outcome is one of the classes of docs/discovery.md; trials of the same "
+          "outcome, call site and fault are one finding.\n\n", out);
+}
+
+static void put_sub_item(FILE *out, const char *line)
+{
+    fputs("  - ", out);
+    fl_md_puts(out, line);
+    fputc('\n', out);
+}
+
+static void put_sweep_entry(FILE *out, const json_t *f, bool flaky, size_t idx)
+{
+    struct fl_sweep_finding l;
+    fl_sweep_finding(f, flaky, idx, &l);
+    fputs("### ", out);
+    fl_md_puts(out, l.name);
+    fputs(": ", out);
+    fl_md_puts(out, fl_rj_str(f, "kind", "?"));
+    fputs("\n\n", out);
+    fl_md_puts(out, l.title);
+    fputs("\n\n", out);
+    for (int i = 0; i < FL_SWEEP_NLINES; i++) {
+        if (!*l.text[i])
+            continue;
+        fprintf(out, "- **%s**: ", l.label[i]);
+        fl_md_puts(out, l.text[i]);
+        fputc('\n', out);
+    }
+    if (json_array_size(fl_rj_arr(f, "also"))) {
+        fputs("- **also** (the same outcome at other occurrences):\n", out);
+        fl_sweep_alsos(out, f, MD_MAX_ALSO, put_sub_item);
+    }
+    fputs("\nRepro:\n\n", out);
+    fl_md_fence(out, "sh", fl_rj_str(f, "repro", ""));
+    fputc('\n', out);
+}
+
+static int markdown_sweep_render(const json_t *sweep, FILE *out, struct fl_err *err)
+{
+    struct fl_sweep_summary sum;
+    fl_sweep_summary(sweep, &sum);
+    put_sweep_summary(out, &sum);
+    fputs("## Findings\n\n", out);
+    const json_t *findings = fl_rj_arr(sweep, "findings"), *flaky = fl_rj_arr(sweep, "flaky");
+    size_t i;
+    json_t *f;
+    if (!json_array_size(findings))
+        fputs("None: every trial was ok or handled.\n\n", out);
+    json_array_foreach(findings, i, f)
+        put_sweep_entry(out, f, false, i);
+    if (json_array_size(flaky)) {
+        fputs("## Flaky\n\nA trial that broke, but whose replay gave another outcome.\n\n",
+              out);
+        json_array_foreach(flaky, i, f)
+            put_sweep_entry(out, f, true, i);
+    }
+    if (ferror(out))
+        return fl_err_set(err, EIO, "markdown report: write failed");
+    return 0;
+}
+
 const struct fl_report_ops fl_report_markdown = {
     .name = "markdown",
-    .summary = "a Markdown scorecard: categories, gaps, known gaps, recommendations",
+    .summary = "a Markdown scorecard (categories, gaps, recommendations) or a sweep's findings",
     .render = markdown_render,
+    .render_sweep = markdown_sweep_render,
 };

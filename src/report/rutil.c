@@ -122,6 +122,73 @@ void fl_md_puts(FILE *out, const char *s)
     }
 }
 
+/* The longest run of backticks in s. */
+static size_t backtick_run(const char *s)
+{
+    size_t run = 0, longest = 0;
+    for (const char *p = s; *p; p++) {
+        run = *p == '`' ? run + 1 : 0;
+        if (run > longest)
+            longest = run;
+    }
+    return longest;
+}
+
+static void put_backticks(FILE *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        fputc('`', out);
+}
+
+void fl_md_code(FILE *out, const char *s)
+{
+    /* CommonMark: a span's delimiter is a run of backticks that occurs nowhere inside it, and
+     * one space inside each end is stripped (added when s begins or ends with a backtick). */
+    s = s ? s : "";
+    if (!*s) {
+        fputs("` `", out); /* "``" would be no span at all */
+        return;
+    }
+    size_t n = backtick_run(s) + 1;
+    bool pad = *s == '`' || s[strlen(s) - 1] == '`';
+    put_backticks(out, n);
+    if (pad)
+        fputc(' ', out);
+    for (const char *p = s; *p; p++)
+        fputc(*p == '\n' || *p == '\r' ? ' ' : *p, out);
+    if (pad)
+        fputc(' ', out);
+    put_backticks(out, n);
+}
+
+void fl_md_fence(FILE *out, const char *info, const char *s)
+{
+    s = s ? s : "";
+    size_t n = backtick_run(s) < 3 ? 3 : backtick_run(s) + 1;
+    put_backticks(out, n);
+    fprintf(out, "%s\n%s\n", info, s);
+    put_backticks(out, n);
+    fputc('\n', out);
+}
+
+void fl_shell_quote_into(char *buf, size_t len, size_t *n, const char *word)
+{
+    bool plain = *word != '\0';
+    for (const char *c = word; *c; c++)
+        if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,@%+{}",
+                    *c))
+            plain = false;
+    if (plain) {
+        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "%s", word);
+        return;
+    }
+    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
+    for (const char *c = word; *c; c++)
+        *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, *c == '\'' ? "'\\''" : "%c",
+                               *c);
+    *n += (size_t)snprintf(buf + *n, *n < len ? len - *n : 0, "'");
+}
+
 void fl_fmt_iso(long long epoch_ms, char *buf, size_t len)
 {
     time_t t = (time_t)(epoch_ms / 1000);
@@ -298,4 +365,148 @@ void fl_series_stats(const json_t *series, struct fl_series_stats *st)
         st->lat_p99 = lat[(size_t)ceil(0.99 * nl) - 1];
     }
     free(lat);
+}
+
+/* ---- a sweep's findings document ---- */
+
+/* After an snprintf into buf that wanted `want` bytes: when it was cut, drop a partial UTF-8
+ * sequence at the end and end with "...", so the text stays valid and says it was cut. */
+static void cut_utf8(char *buf, size_t len, long long want)
+{
+    if (want < 0 || (unsigned long long)want < len || len < 4)
+        return;
+    size_t n = len - 4; /* room for "..." and the terminator */
+    while (n > 0 && ((unsigned char)buf[n] & 0xc0) == 0x80)
+        n--; /* buf[n] starts a sequence (or is ASCII): cut before it */
+    memcpy(buf + n, "...", 4);
+}
+
+void fl_sweep_summary(const json_t *sweep, struct fl_sweep_summary *s)
+{
+    memset(s, 0, sizeof(*s));
+    size_t n = 0, i;
+    const char *key;
+    json_t *v, *f;
+    /* Every class in the document's order first, then any class only a finding names. */
+    struct fl_sweep_kind all[FL_SWEEP_MAX_KINDS];
+    json_object_foreach(json_object_get(sweep, "outcomes"), key, v)
+        if (n < FL_SWEEP_MAX_KINDS)
+            all[n++] = (struct fl_sweep_kind){key, (long long)json_integer_value(v), 0};
+    json_array_foreach(fl_rj_arr(sweep, "findings"), i, f) {
+        const char *k = fl_rj_str(f, "kind", "?");
+        size_t j = 0;
+        while (j < n && strcmp(all[j].kind, k))
+            j++;
+        if (j == n && n < FL_SWEEP_MAX_KINDS)
+            all[n++] = (struct fl_sweep_kind){k, 0, 0};
+        if (j < n)
+            all[j].findings++;
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (all[j].trials > 0 || all[j].findings > 0)
+            s->outcomes[s->noutcomes++] = all[j];
+        if (all[j].findings > 0)
+            s->kinds[s->nkinds++] = all[j];
+    }
+
+    size_t len = sizeof(s->command), w = 0;
+    json_array_foreach(fl_rj_arr(sweep, "command"), i, v) {
+        if (i)
+            w += (size_t)snprintf(s->command + w, w < len ? len - w : 0, " ");
+        fl_shell_quote_into(s->command, len, &w, json_is_string(v) ? json_string_value(v) : "?");
+    }
+    cut_utf8(s->command, len, (long long)w);
+
+    double el = NAN;
+    fl_rj_num(sweep, "elapsed_s", &el);
+    fl_fmt_ms(el * 1000, s->took, sizeof(s->took));
+    s->seed = (unsigned long long)fl_rj_int(sweep, "seed", 0);
+    s->trials = fl_rj_int(sweep, "trials", 0);
+    s->planned = fl_rj_int(sweep, "planned", 0);
+    s->findings = json_array_size(fl_rj_arr(sweep, "findings"));
+    s->flaky = json_array_size(fl_rj_arr(sweep, "flaky"));
+    s->points = json_array_size(fl_rj_arr(sweep, "points"));
+    if (!fl_rj_bool(sweep, "complete", true))
+        snprintf(s->partial, sizeof(s->partial), " (%spartial, %lld of %lld planned trials)",
+                 fl_rj_bool(sweep, "interrupted", false) ? "interrupted: " : "", s->trials,
+                 s->planned);
+    if (s->planned > 0)
+        snprintf(s->no_trial, sizeof(s->no_trial), "No trial ran (%lld were planned).",
+                 s->planned);
+    else
+        snprintf(s->no_trial, sizeof(s->no_trial), "No trial ran: the program made no call "
+                 "that a fault could be tried at.");
+}
+
+void fl_sweep_finding(const json_t *f, bool flaky, size_t idx, struct fl_sweep_finding *l)
+{
+    static const char *const labels[FL_SWEEP_NLINES] = {"fault", "where", "replay", "check",
+                                                        "exit"};
+    const size_t len = sizeof(l->text[0]);
+    const char *subject = fl_rj_str(f, "subject", "");
+    char *t;
+    int want;
+    memcpy(l->label, labels, sizeof(labels));
+    want = flaky ? snprintf(l->name, sizeof(l->name), "flaky %zu", idx + 1)
+                 : snprintf(l->name, sizeof(l->name), "%s", fl_rj_str(f, "id", "?"));
+    cut_utf8(l->name, sizeof(l->name), want);
+    want = snprintf(l->title, sizeof(l->title), "%s on %s at %s, %s (%s)",
+                    fl_rj_str(f, "call", "?"), *subject ? subject : "-",
+                    fl_rj_str(f, "site", "?"), fl_rj_str(f, "effect", "?"),
+                    fl_rj_str(f, "occurrence", "?"));
+    cut_utf8(l->title, sizeof(l->title), want);
+
+    long long faults = fl_rj_int(f, "faults", -1);
+    t = l->text[FL_SWEEP_FAULT];
+    want = snprintf(t, len, "%s: %s, %s", fl_rj_str(f, "call", "?"), fl_rj_str(f, "effect", "?"),
+                    fl_rj_str(f, "occurrence", "?"));
+    if (faults >= 0 && want >= 0 && (size_t)want < len)
+        want += snprintf(t + want, len - (size_t)want, " (injected %lld time%s)", faults,
+                         faults == 1 ? "" : "s");
+    cut_utf8(t, len, want);
+
+    t = l->text[FL_SWEEP_WHERE];
+    want = snprintf(t, len, "%s%s%s (site %s)", subject, *subject ? " at " : "",
+                    fl_rj_str(f, "site", "?"), fl_rj_str(f, "site_hash", "?"));
+    cut_utf8(t, len, want);
+
+    t = l->text[FL_SWEEP_REPLAY];
+    if (flaky)
+        want = snprintf(t, len, "flaky: the replay gave %s, so this is not counted as a finding",
+                        fl_rj_str(f, "replay_kind", "another outcome"));
+    else
+        want = snprintf(t, len, "reproduced: the replay gave the same outcome");
+    cut_utf8(t, len, want);
+
+    const char *co = fl_rj_str(f, "check_output", "");
+    t = l->text[FL_SWEEP_CHECK];
+    want = snprintf(t, len, "%.*s", (int)strcspn(co, "\r\n"), co);
+    cut_utf8(t, len, want);
+
+    const char *sig = fl_rj_str(f, "signal", "");
+    t = l->text[FL_SWEEP_EXIT];
+    want = snprintf(t, len, "%lld%s%s", fl_rj_int(f, "exit", 0), *sig ? ", killed by SIG" : "",
+                    sig);
+    cut_utf8(t, len, want);
+}
+
+size_t fl_sweep_alsos(FILE *out, const json_t *f, size_t max,
+                      void (*put)(FILE *out, const char *line))
+{
+    const json_t *alsos = fl_rj_arr(f, "also");
+    char line[1024];
+    size_t i;
+    json_t *a;
+    json_array_foreach(alsos, i, a) {
+        if (i == max) {
+            snprintf(line, sizeof(line), "and %zu more", json_array_size(alsos) - i);
+            put(out, line);
+            break;
+        }
+        int want = snprintf(line, sizeof(line), "%s (%s)", fl_rj_str(a, "occurrence", "?"),
+                            fl_rj_str(a, "rule", "?"));
+        cut_utf8(line, sizeof(line), want);
+        put(out, line);
+    }
+    return json_array_size(alsos);
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* svg.c - axis ticks and the shared stylesheet of the HTML pages; see svg.h. */
+/* svg.c - axis ticks, the shared stylesheet and head of the HTML pages; see svg.h. */
 #include "svg.h"
 
 #include <math.h>
+
+#include "rutil.h"
 
 double fl_svg_nice_step(double span, int want)
 {
@@ -72,4 +74,20 @@ void fl_svg_style(FILE *out)
           "details{margin:6px 0}pre{background:var(--card);padding:8px;overflow-x:auto;"
           "font-size:12px}\n"
           "</style>\n", out);
+}
+
+void fl_html_begin(FILE *out, const char *title, const char *extra_css)
+{
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+          "<meta name=\"color-scheme\" content=\"light dark\">\n"
+          /* No network, no script: the page is a document, not an application. */
+          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+          "style-src 'unsafe-inline'; img-src data:\">\n<title>", out);
+    fl_xml_puts(out, title);
+    fputs("</title>\n", out);
+    fl_svg_style(out);
+    if (extra_css)
+        fprintf(out, "<style>%s</style>\n", extra_css);
+    fputs("</head>\n<body>\n", out);
 }
