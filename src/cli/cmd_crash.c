@@ -654,9 +654,13 @@ static int explore(struct crash *c, const char *dir, const char *stdout_path, st
     }
     if (tty)
         fprintf(stderr, "\r%70s\r", "");
-    if (cfg->state_label && c->states_checked == 0 && rc == 0 && !c->interrupted)
-        fl_warnf("--state %s: no such state%s (labels are listed with -v)", cfg->state_label,
-                 cfg->cut >= 0 ? " at that cut" : "");
+    if (cfg->state_label && c->states_checked == 0 && rc == 0 && !c->interrupted) {
+        /* a reproduce line that finds no state must not read as a pass */
+        rc = fl_err_set(err, ENOENT, "--state %s: no such state%s in this run (the program's "
+                        "calls differ from the run that printed it?)", cfg->state_label,
+                        cfg->cut >= 0 ? " at that cut" : "");
+        c->rc = FL_EXIT_NORESOURCE;
+    }
 out_seen:
     free(seen.v);
 out:

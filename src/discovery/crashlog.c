@@ -195,6 +195,12 @@ int fl_crash_event_format(const struct fl_crash_event *ev, char *buf, size_t len
     const char *name = fl_crash_op_name(ev->op) ?: "?";
     int p = (int)ev->path_len, p2 = (int)ev->path2_len;
     const char *path = ev->path ?: "", *path2 = ev->path2 ?: "";
+    /* a file known by identity only (written after it was unlinked): say so, not "" */
+    char unnamed[64];
+    if (p == 0 && ev->op != FL_CRASH_MARK && ev->op != FL_CRASH_SYNC) {
+        p = snprintf(unnamed, sizeof(unnamed), "<unlinked file, inode %" PRIu64 ">", ev->ino);
+        path = unnamed;
+    }
     switch ((enum fl_crash_op)ev->op) {
     case FL_CRASH_OPEN:
         return snprintf(buf, len, "open(\"%.*s\"%s%s)", p, path,
@@ -234,7 +240,7 @@ int fl_crash_event_format(const struct fl_crash_event *ev, char *buf, size_t len
     case FL_CRASH_OP_END:
         break;
     }
-    if (p == 0)
-        return snprintf(buf, len, "%s(<fd of inode %" PRIu64 ">)", name, ev->ino);
+    if (path == unnamed)
+        return snprintf(buf, len, "%s(%.*s)", name, p, path);
     return snprintf(buf, len, "%s(\"%.*s\")", name, p, path);
 }
