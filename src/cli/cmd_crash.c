@@ -93,35 +93,28 @@ struct crash_config {
 };
 
 enum {
-    OPT_DIR = 0x100,
-    OPT_SETUP,
-    OPT_CHECK,
-    OPT_TEARDOWN,
-    OPT_EXE,
-    OPT_TIMEOUT,
-    OPT_MODEL,
+    OPT_MODEL = FL_DOPT_END,
     OPT_MAX_STATES,
     OPT_BUDGET,
     OPT_CUT,
     OPT_STATE,
     OPT_KEEP,
-    OPT_JSON,
 };
 
 static const struct option crash_options[] = {
-    {"dir", required_argument, NULL, OPT_DIR},
-    {"setup", required_argument, NULL, OPT_SETUP},
-    {"check", required_argument, NULL, OPT_CHECK},
-    {"teardown", required_argument, NULL, OPT_TEARDOWN},
-    {"exe", required_argument, NULL, OPT_EXE},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"dir", required_argument, NULL, FL_DOPT_DIR},
+    {"setup", required_argument, NULL, FL_DOPT_SETUP},
+    {"check", required_argument, NULL, FL_DOPT_CHECK},
+    {"teardown", required_argument, NULL, FL_DOPT_TEARDOWN},
+    {"exe", required_argument, NULL, FL_DOPT_EXE},
+    {"timeout", required_argument, NULL, FL_DOPT_TIMEOUT},
     {"model", required_argument, NULL, OPT_MODEL},
     {"max-states", required_argument, NULL, OPT_MAX_STATES},
     {"budget", required_argument, NULL, OPT_BUDGET},
     {"cut", required_argument, NULL, OPT_CUT},
     {"state", required_argument, NULL, OPT_STATE},
     {"keep", required_argument, NULL, OPT_KEEP},
-    {"json", required_argument, NULL, OPT_JSON},
+    {"json", required_argument, NULL, FL_DOPT_JSON},
     FL_COMMON_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
@@ -130,38 +123,16 @@ static int parse_crash(int argc, char **argv, struct crash_config *cfg)
 {
     struct fl_err err = {""};
     int opt, rc;
+    const struct fl_discovery_opts shared = {
+        .template_dir = &cfg->template_dir, .exe = &cfg->exe, .json_path = &cfg->json_path,
+        .setup = &cfg->setup, .check = &cfg->check, .teardown = &cfg->teardown,
+        .setup_text = &cfg->setup_text, .check_text = &cfg->check_text,
+        .teardown_text = &cfg->teardown_text, .timeout_ns = &cfg->timeout_ns,
+    };
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "+:qvh", crash_options, NULL)) != -1) {
         switch (opt) {
-        case OPT_DIR:
-            cfg->template_dir = optarg;
-            break;
-        case OPT_SETUP:
-            if ((rc = fl_parse_hook("--setup", optarg, &cfg->setup, &cfg->setup_text)))
-                return rc;
-            break;
-        case OPT_CHECK:
-            if ((rc = fl_parse_hook("--check", optarg, &cfg->check, &cfg->check_text)))
-                return rc;
-            break;
-        case OPT_TEARDOWN:
-            if ((rc = fl_parse_hook("--teardown", optarg, &cfg->teardown, &cfg->teardown_text)))
-                return rc;
-            break;
-        case OPT_EXE:
-            if (!*optarg || strlen(optarg) >= FL_EXE_MAX)
-                return fl_usage_error("--exe: expected a glob of 1 to %d characters, like "
-                                      "'python3*' or '*/bin/myservice'", FL_EXE_MAX - 1);
-            cfg->exe = optarg;
-            break;
-        case OPT_TIMEOUT:
-            if (fl_parse_duration(optarg, false, &cfg->timeout_ns, &err) < 0 ||
-                cfg->timeout_ns <= 0)
-                return fl_usage_error("--timeout: %s", err.msg[0] ? err.msg
-                                                                   : "expected a duration above 0");
-            cfg->timeout_text = optarg;
-            break;
         case OPT_MODEL:
             if (fl_crash_model_parse(optarg, &cfg->model) < 0)
                 return fl_usage_error("--model: '%s' is not a model (expected posix or "
@@ -200,22 +171,18 @@ static int parse_crash(int argc, char **argv, struct crash_config *cfg)
         case OPT_KEEP:
             cfg->keep_dir = optarg;
             break;
-        case OPT_JSON:
-            cfg->json_path = optarg;
-            break;
         case 'h':
             fl_print_help(crash_help);
             return -1;
         case '?':
-            if (optopt)
-                return fl_usage_error("crash: unknown option '-%c' (see faultline help crash)",
-                                      optopt);
-            return fl_usage_error("crash: unknown option '%s' (see faultline help crash)",
-                                  argv[optind - 1]);
         case ':':
-            return fl_usage_error("crash: option '%s' needs a value (see faultline help crash)",
-                                  argv[optind - 1]);
+            return fl_discovery_bad_option("crash", opt, argv);
         default:
+            if ((rc = fl_discovery_option(opt, optarg, &shared)) != 0) {
+                if (rc != 1)
+                    return rc;
+                break;
+            }
             if (!fl_common_option(opt, optarg))
                 return fl_usage_error("crash: unexpected option");
         }

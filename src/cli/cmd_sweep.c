@@ -91,33 +91,26 @@ struct sweep_config {
 };
 
 enum {
-    OPT_DIR = 0x100,
-    OPT_SETUP,
-    OPT_CHECK,
-    OPT_TEARDOWN,
-    OPT_EXE,
-    OPT_TIMEOUT,
-    OPT_BUDGET,
+    OPT_BUDGET = FL_DOPT_END,
     OPT_SEED,
     OPT_SYSTEM,
     OPT_SURFACE,
-    OPT_JSON,
     OPT_RESUME,
 };
 
 static const struct option sweep_options[] = {
-    {"dir", required_argument, NULL, OPT_DIR},
-    {"setup", required_argument, NULL, OPT_SETUP},
-    {"check", required_argument, NULL, OPT_CHECK},
-    {"teardown", required_argument, NULL, OPT_TEARDOWN},
-    {"exe", required_argument, NULL, OPT_EXE},
-    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"dir", required_argument, NULL, FL_DOPT_DIR},
+    {"setup", required_argument, NULL, FL_DOPT_SETUP},
+    {"check", required_argument, NULL, FL_DOPT_CHECK},
+    {"teardown", required_argument, NULL, FL_DOPT_TEARDOWN},
+    {"exe", required_argument, NULL, FL_DOPT_EXE},
+    {"timeout", required_argument, NULL, FL_DOPT_TIMEOUT},
     {"budget", required_argument, NULL, OPT_BUDGET},
     {"jobs", required_argument, NULL, 'j'},
     {"seed", required_argument, NULL, OPT_SEED},
     {"system", no_argument, NULL, OPT_SYSTEM},
     {"surface", no_argument, NULL, OPT_SURFACE},
-    {"json", required_argument, NULL, OPT_JSON},
+    {"json", required_argument, NULL, FL_DOPT_JSON},
     {"resume", no_argument, NULL, OPT_RESUME},
     FL_COMMON_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
@@ -127,37 +120,16 @@ static int parse_sweep(int argc, char **argv, struct sweep_config *cfg)
 {
     struct fl_err err = {""};
     int opt, rc;
+    const struct fl_discovery_opts shared = {
+        .template_dir = &cfg->template_dir, .exe = &cfg->exe, .json_path = &cfg->json_path,
+        .setup = &cfg->setup, .check = &cfg->check, .teardown = &cfg->teardown,
+        .setup_text = &cfg->setup_text, .check_text = &cfg->check_text,
+        .teardown_text = &cfg->teardown_text, .timeout_ns = &cfg->timeout_ns,
+    };
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "+:j:qvh", sweep_options, NULL)) != -1) {
         switch (opt) {
-        case OPT_DIR:
-            cfg->template_dir = optarg;
-            break;
-        case OPT_SETUP:
-            if ((rc = fl_parse_hook("--setup", optarg, &cfg->setup, &cfg->setup_text)))
-                return rc;
-            break;
-        case OPT_CHECK:
-            if ((rc = fl_parse_hook("--check", optarg, &cfg->check, &cfg->check_text)))
-                return rc;
-            break;
-        case OPT_TEARDOWN:
-            if ((rc = fl_parse_hook("--teardown", optarg, &cfg->teardown, &cfg->teardown_text)))
-                return rc;
-            break;
-        case OPT_EXE:
-            if (!*optarg || strlen(optarg) >= FL_EXE_MAX)
-                return fl_usage_error("--exe: expected a glob of 1 to %d characters, like "
-                                      "'python3*' or '*/bin/myservice'", FL_EXE_MAX - 1);
-            cfg->exe = optarg;
-            break;
-        case OPT_TIMEOUT:
-            if (fl_parse_duration(optarg, false, &cfg->timeout_ns, &err) < 0 ||
-                cfg->timeout_ns <= 0)
-                return fl_usage_error("--timeout: %s", err.msg[0] ? err.msg
-                                                                   : "expected a duration above 0");
-            break;
         case OPT_BUDGET: {
             uint64_t n;
             if (fl_parse_u64(optarg, &n, NULL) == 0 && n > 0) {
@@ -188,9 +160,6 @@ static int parse_sweep(int argc, char **argv, struct sweep_config *cfg)
         case OPT_SURFACE:
             cfg->surface_only = true;
             break;
-        case OPT_JSON:
-            cfg->json_path = optarg;
-            break;
         case OPT_RESUME:
             cfg->resume = true;
             break;
@@ -198,15 +167,14 @@ static int parse_sweep(int argc, char **argv, struct sweep_config *cfg)
             fl_print_help(sweep_help);
             return -1;
         case '?':
-            if (optopt)
-                return fl_usage_error("sweep: unknown option '-%c' (see faultline help sweep)",
-                                      optopt);
-            return fl_usage_error("sweep: unknown option '%s' (see faultline help sweep)",
-                                  argv[optind - 1]);
         case ':':
-            return fl_usage_error("sweep: option '%s' needs a value (see faultline help sweep)",
-                                  argv[optind - 1]);
+            return fl_discovery_bad_option("sweep", opt, argv);
         default:
+            if ((rc = fl_discovery_option(opt, optarg, &shared)) != 0) {
+                if (rc != 1)
+                    return rc;
+                break;
+            }
             if (!fl_common_option(opt, optarg))
                 return fl_usage_error("sweep: unexpected option");
         }

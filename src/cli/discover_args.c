@@ -4,6 +4,7 @@
  * command lines, programs that must be runnable before any trial, the template directory.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -17,7 +18,9 @@
 #include "cli.h"
 #include "discover_args.h"
 #include "err.h"
+#include "ctlblock.h"
 #include "trial.h"
+#include "units.h"
 
 /* A command on PATH, or a path, that can be run: the bad-input check before any trial. */
 static bool runnable(const char *cmd, char *why, size_t len)
@@ -64,6 +67,65 @@ int fl_parse_hook(const char *flag, const char *text, char ***out, char **keep)
     free(*keep);
     *keep = strdup(text);
     return 0;
+}
+
+int fl_discovery_option(int opt, const char *arg, const struct fl_discovery_opts *o)
+{
+    struct fl_err err = {""};
+    int rc;
+    switch (opt) {
+    case FL_DOPT_DIR:
+        if (!o->template_dir)
+            return 0;
+        *o->template_dir = arg;
+        return 1;
+    case FL_DOPT_SETUP:
+        if (!o->setup)
+            return 0;
+        return (rc = fl_parse_hook("--setup", arg, o->setup, o->setup_text)) ? rc : 1;
+    case FL_DOPT_CHECK:
+        if (!o->check)
+            return 0;
+        return (rc = fl_parse_hook("--check", arg, o->check, o->check_text)) ? rc : 1;
+    case FL_DOPT_TEARDOWN:
+        if (!o->teardown)
+            return 0;
+        return (rc = fl_parse_hook("--teardown", arg, o->teardown, o->teardown_text)) ? rc : 1;
+    case FL_DOPT_EXE:
+        if (!o->exe)
+            return 0;
+        if (!*arg || strlen(arg) >= FL_EXE_MAX)
+            return fl_usage_error("--exe: expected a glob of 1 to %d characters, like "
+                                  "'python3*' or '*/bin/myservice'", FL_EXE_MAX - 1);
+        *o->exe = arg;
+        return 1;
+    case FL_DOPT_TIMEOUT:
+        if (!o->timeout_ns)
+            return 0;
+        if (fl_parse_duration(arg, false, o->timeout_ns, &err) < 0 || *o->timeout_ns <= 0)
+            return fl_usage_error("--timeout: %s", err.msg[0] ? err.msg
+                                                               : "expected a duration above 0");
+        return 1;
+    case FL_DOPT_JSON:
+        if (!o->json_path)
+            return 0;
+        *o->json_path = arg;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int fl_discovery_bad_option(const char *cmd, int opt, char **argv)
+{
+    if (opt == ':')
+        return fl_usage_error("%s: option '%s' needs a value (see faultline help %s)", cmd,
+                              argv[optind - 1], cmd);
+    if (optopt)
+        return fl_usage_error("%s: unknown option '-%c' (see faultline help %s)", cmd, optopt,
+                              cmd);
+    return fl_usage_error("%s: unknown option '%s' (see faultline help %s)", cmd,
+                          argv[optind - 1], cmd);
 }
 
 int fl_discovery_args(int argc, char **argv, int optind_now, const char *cmd, char ***target,
