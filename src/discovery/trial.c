@@ -470,6 +470,8 @@ static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, const char *m
             nanosleep(&ts, NULL);
         }
     }
+    /* the target's run ends at its reaping, not after the escape search below */
+    w->wall_s = (double)(mono_ns() - start) / 1e9;
     if (pidfd >= 0)
         close(pidfd);
     if (marker && !w->timed_out && !w->interrupted) {
@@ -479,7 +481,6 @@ static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, const char *m
         w->escaped = kill_escaped(marker, &w->escaped_pid);
     }
     kill(-pid, SIGKILL); /* what the target left running in its group */
-    w->wall_s = (double)(mono_ns() - start) / 1e9;
     if (!w->timed_out)
         w->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
