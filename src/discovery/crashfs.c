@@ -419,6 +419,9 @@ static int resolve_event(struct replay *r)
             return rc;
         if (t->ino[x->ino].type != CT_REG)
             return bad_event(r, EBADMSG, "writes to something that is not a regular file", NULL);
+        if (ev->flags & FL_CRASH_DATA_OMITTED)
+            return bad_event(r, EBADMSG, "a write recorded without its data (an audit's log): "
+                             "no crash state can be built from it", NULL);
         x->act = A_WRITE;
         x->cls = C_DATA;
         x->msync = ev->op == FL_CRASH_MSYNC;

@@ -164,7 +164,8 @@ int fl_crashlog_next(const struct fl_crashlog *log, size_t *pos, struct fl_crash
     ev->path = ev->path_len ? (const char *)q : NULL;
     ev->path2 = ev->path2_len ? (const char *)q + ev->path_len : NULL;
     uint64_t data = body - paths;
-    bool carries_data = ev->op == FL_CRASH_WRITE || ev->op == FL_CRASH_MSYNC;
+    bool carries_data = (ev->op == FL_CRASH_WRITE || ev->op == FL_CRASH_MSYNC) &&
+                        !(ev->flags & FL_CRASH_DATA_OMITTED);
     if (carries_data ? data != ev->length : data != 0)
         return fl_err_set(err, EBADMSG, "offset %zu: %s record carries %" PRIu64 " data bytes, "
                           "expected %" PRIu64, at, fl_crash_op_name(ev->op) ?: "unknown", data,

@@ -35,7 +35,8 @@
  * Paths are relative to the trial directory and canonical: "." is the directory itself,
  * anything else is "a/b/c" with no empty, "." or ".." component and no leading or trailing
  * slash (fl_crashlog_relpath makes one from an absolute path). The data length is what is left
- * of the record after the paths; it must equal `length` for WRITE and MSYNC and be 0 otherwise.
+ * of the record after the paths; it must equal `length` for WRITE and MSYNC (0 when they have
+ * the flag FL_CRASH_DATA_OMITTED) and be 0 otherwise.
  * The reader checks every length and field against the file's size and the op's rules, so a
  * truncated or corrupt log is an error naming the byte offset of the bad record, never a crash.
  */
@@ -94,6 +95,11 @@ enum fl_crash_op {
 /* OPEN flags */
 #define FL_CRASH_OPEN_CREATED 0x1u   /* this open made the file (O_CREAT and it did not exist) */
 #define FL_CRASH_OPEN_TRUNCATED 0x2u /* O_TRUNC on a file that existed */
+/* WRITE and MSYNC flag: the record says where and how much was written but not the bytes
+ * (`faultline audit` judges how a program writes, not what: copying every page it writes
+ * into the log doubled the write volume of a database). Crash states cannot be built from such
+ * a record; crashfs refuses it. */
+#define FL_CRASH_DATA_OMITTED 0x1u
 /* RENAME flags (renameat2); plain rename(2) replaces an existing target */
 #define FL_CRASH_RENAME_NOREPLACE 0x1u
 #define FL_CRASH_RENAME_EXCHANGE 0x2u
@@ -121,7 +127,7 @@ struct fl_crash_event {
     uint32_t path_len;
     const char *path2;    /* RENAME/LINK: the new name */
     uint32_t path2_len;
-    const void *data;     /* WRITE/MSYNC: `length` bytes */
+    const void *data;     /* WRITE/MSYNC: `length` bytes; NULL with FL_CRASH_DATA_OMITTED */
     uint64_t log_offset;  /* reader: where the record starts in the log file */
 };
 

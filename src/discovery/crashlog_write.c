@@ -100,7 +100,9 @@ const char *fl_crashlog_event_problem(const struct fl_crash_event *ev)
     bool carries_data = ev->op == FL_CRASH_WRITE || ev->op == FL_CRASH_MSYNC;
     if (carries_data && ev->length > FL_CRASHLOG_DATA_MAX)
         return "data longer than one record allows";
-    if (ev->flags && ev->op != FL_CRASH_OPEN && ev->op != FL_CRASH_RENAME)
+    if (carries_data && (ev->flags & ~FL_CRASH_DATA_OMITTED))
+        return "unknown write flags";
+    if (ev->flags && !carries_data && ev->op != FL_CRASH_OPEN && ev->op != FL_CRASH_RENAME)
         return "flags on an op that has none";
 
     switch ((enum fl_crash_op)ev->op) {
@@ -173,7 +175,8 @@ const char *fl_crashlog_event_problem(const struct fl_crash_event *ev)
 
 static uint64_t data_len(const struct fl_crash_event *ev)
 {
-    return ev->op == FL_CRASH_WRITE || ev->op == FL_CRASH_MSYNC ? ev->length : 0;
+    bool carries_data = ev->op == FL_CRASH_WRITE || ev->op == FL_CRASH_MSYNC;
+    return carries_data && !(ev->flags & FL_CRASH_DATA_OMITTED) ? ev->length : 0;
 }
 
 size_t fl_crashlog_record_size(const struct fl_crash_event *ev)
