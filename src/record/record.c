@@ -110,7 +110,8 @@ static void *real_open, *real_open64, *real_openat, *real_openat64, *real_creat,
     *real_fdopen, *real_freopen, *real_freopen64, *real_fflush, *real_fclose, *real_connect,
     *real_accept, *real_accept4, *real_setsockopt, *real_poll, *real_ppoll, *real_select,
     *real_pselect, *real_epoll_wait, *real_epoll_pwait, *real_read, *real_recv,
-    *real_recvfrom, *real_recvmsg;
+    *real_recvfrom, *real_recvmsg, *real_execve, *real_execv, *real_execvp, *real_execvpe,
+    *real_fexecve, *real__exit, *real__Exit;
 
 /* ---- the log ------------------------------------------------------------------------------- */
 
@@ -135,6 +136,11 @@ static void emit_iov(struct fl_crash_event *ev, const struct iovec *data, int nd
 {
     unsigned char head[FL_CRASHLOG_RECORD_HEADER_SIZE + 2 * FL_CRASHLOG_PATH_MAX];
     ev->pid = rec_pid;
+    if (audit_log >= 0 && (ev->op == FL_CRASH_WRITE || ev->op == FL_CRASH_MSYNC)) {
+        /* the audit asks how the program writes, not what: where and how much is enough */
+        ev->flags |= FL_CRASH_DATA_OMITTED;
+        ndata = 0;
+    }
     size_t h = fl_crashlog_format_head(head, sizeof(head), ev);
     if (!h)
         return;
@@ -164,8 +170,11 @@ static int64_t mono_ns(void)
 
 static void append_now(struct iovec *iov, int n);
 
+static void au_flush(void);
+
 static void batch_flush(void)
 {
+    au_flush();
     if (!batch_len)
         return;
     struct iovec v = {batch, batch_len};
@@ -340,6 +349,15 @@ static bool path_rel(int dirfd, const char *path, char *rel, size_t cap)
     char *slash = strrchr(abs, '/');
     const char *last = slash + 1;
     char parent[PATH_MAX], joined[PATH_MAX * 2];
+    /* a bare name under the working directory or a dirfd: getcwd and /proc/self/fd give the
+     * canonical parent already, so no realpath (a readlink per component) per rename */
+    bool parent_canonical = path[0] != '/' && !strchr(path, '/');
+    if (parent_canonical && strcmp(last, ".") && strcmp(last, "..")) {
+        *slash = '\0';
+        snprintf(joined, sizeof(joined), "%s/%s", abs[0] ? abs : "", last);
+        *slash = '/';
+        return fl_crashlog_relpath(rec_root, joined, rel, cap) >= 0;
+    }
     if (slash == abs) {
         snprintf(parent, sizeof(parent), "/");
     } else {
@@ -1085,6 +1103,11 @@ static struct pre_open before_open(int dirfd, const char *path, int flags)
 static void record_open(int fd, int flags, struct pre_open pre)
 {
     forget_fd(fd);
+    /* an open that can neither write nor create nor truncate changes nothing on disk (an
+     * interpreter's hundreds of module reads): no record, and no fstat and readlink to find
+     * its path */
+    if ((flags & O_ACCMODE) == O_RDONLY && !(flags & (O_CREAT | O_TRUNC)))
+        return;
     if (fd < 0 || kind_of(fd) == FD_OTHER || !enter())
         return;
     struct stat st;
@@ -1589,11 +1612,25 @@ static double au_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* The audit's lines are batched like its crash records (one write per 64 KiB or 50 ms, and at
+ * fork, exec, exit and _exit), each line whole, under rec_lock. */
+#define AU_BATCH_CAP (64u << 10)
+static char au_batch[AU_BATCH_CAP];
+static size_t au_batch_len;
+static int64_t au_batch_since_ns;
+
+static void au_flush(void)
+{
+    if (au_batch_len && audit_log >= 0)
+        syscall(SYS_write, audit_log, au_batch, au_batch_len);
+    au_batch_len = 0;
+}
+
 static void au_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void au_line(const char *fmt, ...)
 {
     char buf[1024];
-    int n = snprintf(buf, sizeof(buf), "{\"pid\":%u,\"t_ms\":%.3f,", (unsigned)getpid(),
+    int n = snprintf(buf, sizeof(buf), "{\"pid\":%u,\"t_ms\":%.3f,", (unsigned)rec_pid,
                      au_now_ms());
     va_list ap;
     va_start(ap, fmt);
@@ -1603,7 +1640,18 @@ static void au_line(const char *fmt, ...)
         n = (int)sizeof(buf) - 2;
     buf[n++] = '}';
     buf[n++] = '\n';
-    syscall(SYS_write, audit_log, buf, (size_t)n);
+    rec_busy++;
+    pthread_mutex_lock(&rec_lock);
+    if (au_batch_len + (size_t)n > AU_BATCH_CAP)
+        au_flush();
+    if (!au_batch_len)
+        au_batch_since_ns = mono_ns();
+    memcpy(au_batch + au_batch_len, buf, (size_t)n);
+    au_batch_len += (size_t)n;
+    if (mono_ns() - au_batch_since_ns >= 50 * 1000000)
+        au_flush();
+    pthread_mutex_unlock(&rec_lock);
+    rec_busy--;
 }
 
 /* "1.2.3.4:80", "[::1]:6379", "unix:/run/x.sock" (JSON-safe: quotes and backslashes dropped) */
@@ -1845,6 +1893,95 @@ static void at_fork_child(void)
 {
     pthread_mutex_init(&rec_lock, NULL);
     rec_pid = (uint32_t)getpid();
+}
+
+/* What is batched leaves before the process image does: an exec or an _exit runs no atexit
+ * handler. glibc's execl, execlp and execle call execve inside libc, past any preload, so
+ * they are wrapped too, by building their argv. */
+static void flush_before_leaving(void)
+{
+    if (audit_log < 0 || rec_busy)
+        return;
+    rec_busy++;
+    pthread_mutex_lock(&rec_lock);
+    batch_flush();
+    pthread_mutex_unlock(&rec_lock);
+    rec_busy--;
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    flush_before_leaving();
+    return REAL(int (*)(const char *, char *const[], char *const[]), execve)(path, argv, envp);
+}
+EXPORT int execv(const char *path, char *const argv[])
+{
+    flush_before_leaving();
+    return REAL(int (*)(const char *, char *const[]), execv)(path, argv);
+}
+EXPORT int execvp(const char *file, char *const argv[])
+{
+    flush_before_leaving();
+    return REAL(int (*)(const char *, char *const[]), execvp)(file, argv);
+}
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    flush_before_leaving();
+    return REAL(int (*)(const char *, char *const[], char *const[]), execvpe)(file, argv, envp);
+}
+EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    flush_before_leaving();
+    return REAL(int (*)(int, char *const[], char *const[]), fexecve)(fd, argv, envp);
+}
+
+#define EXECL_ARGS_MAX 4096
+/* argv of an execl-style call, arg0 first, into out (EXECL_ARGS_MAX + 1 slots); false when
+ * there are more (E2BIG, as the kernel would say for far fewer than that). */
+static bool execl_argv(const char *arg0, va_list ap, char **out, char ***envp)
+{
+    int n = 0;
+    out[n++] = (char *)arg0;
+    while (out[n - 1]) {
+        if (n > EXECL_ARGS_MAX)
+            return false;
+        out[n++] = va_arg(ap, char *);
+    }
+    if (envp)
+        *envp = va_arg(ap, char **);
+    return true;
+}
+
+#define EXECL(name, call, with_env)                                                              \
+    EXPORT int name(const char *path, const char *arg0, ...)                                      \
+    {                                                                                             \
+        char *argv[EXECL_ARGS_MAX + 1];                                                           \
+        char **envp = environ;                                                                    \
+        va_list ap;                                                                               \
+        va_start(ap, arg0);                                                                       \
+        bool ok = execl_argv(arg0, ap, argv, with_env ? &envp : NULL);                            \
+        va_end(ap);                                                                               \
+        if (!ok) {                                                                                \
+            errno = E2BIG;                                                                        \
+            return -1;                                                                            \
+        }                                                                                         \
+        return call;                                                                              \
+    }
+EXECL(execl, execve(path, argv, envp), false)
+EXECL(execle, execve(path, argv, envp), true)
+EXECL(execlp, execvp(path, argv), false)
+
+EXPORT void _exit(int status)
+{
+    flush_before_leaving();
+    REAL(void (*)(int), _exit)(status);
+    __builtin_unreachable();
+}
+EXPORT void _Exit(int status)
+{
+    flush_before_leaving();
+    REAL(void (*)(int), _Exit)(status);
+    __builtin_unreachable();
 }
 
 /* Registered first, so it runs after the program's own exit handlers, just before glibc

@@ -77,6 +77,16 @@ def test_growing_fds_are_seen_over_time(run, tmp_path):
     assert doc["peaks"]["fds"] < 20
 
 
+@pytest.mark.parametrize("how", ["exit", "_exit", "exec"])
+def test_what_a_process_did_is_kept_however_it_leaves(run, tmp_path, how):
+    # the recorder batches its records; _exit runs no exit handler and exec drops the image
+    r, doc = audit(run, tmp_path, PY, str(CASES / "leaves_abruptly.py"), how)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "in-place-rewrite" in kinds(doc), doc["risks"]
+    f = next(f for f in doc["files"] if f["path"] == "state.json")
+    assert f["bytes"] == len('{"counter": 2}\n') and f["fsyncs"] == 1, f
+
+
 def test_debian_sqlite3_and_gzip(run, tmp_path):
     if not shutil.which("sqlite3") or not shutil.which("gzip"):
         pytest.skip("needs sqlite3 and gzip (apt-get install sqlite3 gzip)")
