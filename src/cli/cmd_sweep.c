@@ -718,6 +718,24 @@ static json_t *finding_json(const struct sweep *sw, const struct trial_def *d, c
                                                          : "?"));
     else
         json_object_set_new(f, "signal", json_null());
+    /* where the crash itself happened, not the call whose fault set it off */
+    const struct fl_trial_fatal *fa = &r->fatal;
+    if (fa->seen && r->status == 128 + fa->sig) {
+        char where[320], addr[32];
+        const char *base = strrchr(fa->module, '/');
+        if (fa->in_file)
+            snprintf(where, sizeof(where), "%s+0x%" PRIx64, base ? base + 1 : fa->module,
+                     fa->offset);
+        else
+            snprintf(where, sizeof(where), "0x%" PRIx64, fa->pc);
+        snprintf(addr, sizeof(addr), "0x%" PRIx64, fa->addr);
+        json_object_set_new(f, "crash_site", json_string(where));
+        json_object_set_new(f, "crash_function",
+                            fa->function[0] ? json_string(fa->function) : json_null());
+        json_object_set_new(f, "crash_module", fa->in_file ? json_string(fa->module)
+                                                           : json_null());
+        json_object_set_new(f, "fault_address", json_string(addr));
+    }
     json_object_set_new(f, "stderr", json_string(r->target_stderr));
     json_object_set_new(f, "repro", repro_line(sw, rule));
     json_object_set_new(f, "also", json_array());

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "elfsym.h"
 #include "fault.h"
 #include "surface.h"
 
@@ -406,6 +408,46 @@ static unsigned kill_escaped(const char *marker, int *one)
     return n;
 }
 
+/* The preload's line for a fatal signal (src/preload/fatal.c), the leader's if it wrote one,
+ * else the first; the function is looked up in the module's symbols. */
+static void read_fatal(const char *path, pid_t leader, struct fl_trial_fatal *f)
+{
+    memset(f, 0, sizeof(*f));
+    FILE *in = fopen(path, "re");
+    if (!in)
+        return;
+    char line[1024];
+    while (fgets(line, sizeof(line), in)) {
+        struct fl_trial_fatal got = {.seen = true};
+        unsigned long pid = 0;
+        int at = 0;
+        if (sscanf(line, "fatal sig=%d pid=%lu pc=%" SCNx64 "%n", &got.sig, &pid, &got.pc,
+                   &at) != 3)
+            continue;
+        const char *rest = line + at;
+        const char *off = strstr(rest, " off=");
+        const char *addr = strstr(rest, " addr=");
+        const char *module = strstr(rest, " module=");
+        if (!addr || !module)
+            continue;
+        got.in_file = off && sscanf(off, " off=%" SCNx64, &got.offset) == 1;
+        sscanf(addr, " addr=%" SCNx64, &got.addr);
+        module += strlen(" module=");
+        snprintf(got.module, sizeof(got.module), "%.*s", (int)strcspn(module, "\n"), module);
+        if (!got.in_file)
+            got.module[0] = '\0';
+        bool is_leader = pid == (unsigned long)leader;
+        if (!f->seen || is_leader)
+            *f = got;
+        if (is_leader)
+            break;
+    }
+    fclose(in);
+    if (f->seen && f->in_file &&
+        fl_elf_function_at(f->module, f->offset, f->function, sizeof(f->function)) < 0)
+        f->function[0] = '\0';
+}
+
 struct waited {
     int status;              /* shell style */
     bool timed_out, interrupted;
@@ -568,7 +610,7 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
 {
     memset(res, 0, sizeof(*res));
     char dir[PATH_MAX], ctl[PATH_MAX], out[PATH_MAX], errf[PATH_MAX], hook_out[PATH_MAX],
-        surface_path[PATH_MAX];
+        surface_path[PATH_MAX], fatal[PATH_MAX];
     snprintf(surface_path, sizeof(surface_path), "%s/t%u.surface", env->root, trial_no);
     if (surface)
         *surface = NULL;
@@ -577,6 +619,7 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
     snprintf(out, sizeof(out), "%s/t%u.out", env->root, trial_no);
     snprintf(errf, sizeof(errf), "%s/t%u.err", env->root, trial_no);
     snprintf(hook_out, sizeof(hook_out), "%s/t%u.hook", env->root, trial_no);
+    snprintf(fatal, sizeof(fatal), "%s/t%u.fatal", env->root, trial_no);
     if (mkdir(dir, 0700) < 0)
         return fl_err_set(err, errno, "%s: cannot make the trial directory: %s", dir,
                           strerror(errno));
@@ -585,11 +628,12 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
     char **argv = NULL, **setup = NULL, **check = NULL, **teardown = NULL;
     char **hook_env = NULL, **target_env = NULL, **check_env = NULL;
     char trial_var[PATH_MAX + 32], preload_var[PATH_MAX + 16], ctl_var[PATH_MAX + 16],
-        surf_var[PATH_MAX + 24];
+        surf_var[PATH_MAX + 24], fatal_var[PATH_MAX + 24];
     snprintf(trial_var, sizeof(trial_var), "FAULTLINE_TRIAL_DIR=%s", dir);
     snprintf(preload_var, sizeof(preload_var), "LD_PRELOAD=%s", env->preload);
     snprintf(ctl_var, sizeof(ctl_var), "FAULTLINE_CTL=%s", ctl);
     snprintf(surf_var, sizeof(surf_var), "FAULTLINE_SURFACE=%s", surface_path);
+    snprintf(fatal_var, sizeof(fatal_var), "FAULTLINE_FATAL_LOG=%s", fatal);
 
     if (env->template_dir && (rc = fl_copy_tree(env->template_dir, dir, err)) < 0)
         goto out;
@@ -607,7 +651,8 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
     check = env->check ? substitute(env->check, dir) : NULL;
     teardown = env->teardown ? substitute(env->teardown, dir) : NULL;
     char *hook_extra[] = {trial_var, NULL};
-    char *target_extra[] = {trial_var, preload_var, ctl_var, surface ? surf_var : NULL, NULL};
+    char *target_extra[] = {trial_var, preload_var, ctl_var, fatal_var,
+                            surface ? surf_var : NULL, NULL};
     hook_env = env_with(env->base_env, hook_extra);
     char **with_vars = env_with(env->base_env, target_extra);
     if (with_vars && env->target_extra_env) {
@@ -669,6 +714,7 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
         }
     }
     read_tail(errf, res->target_stderr, sizeof(res->target_stderr), &res->stderr_bytes, false);
+    read_fatal(fatal, pid, &res->fatal);
     struct stat st;
     res->stdout_bytes = stat(out, &st) == 0 ? (size_t)st.st_size : 0;
     if (res->interrupted)
@@ -705,6 +751,7 @@ out:
     unlink(out);
     unlink(errf);
     unlink(hook_out);
+    unlink(fatal);
     fl_remove_tree(dir);
     fl_free_words(argv);
     fl_free_words(setup);

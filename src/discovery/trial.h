@@ -84,6 +84,16 @@ struct fl_trial_result {
                                 it ended, in its group or out of it (it daemonized), found by
                                 their environment, and killed */
     int escaped_pid;         /* one of them */
+    struct fl_trial_fatal {  /* a process of the target killed by SIGSEGV, SIGBUS, SIGFPE or
+                                SIGILL, as the preload saw it (the leader's when it was one) */
+        bool seen;
+        int sig;
+        uint64_t pc, addr;   /* the program counter, and the address that faulted */
+        bool in_file;        /* the counter was in a mapped file: */
+        char module[256];    /* that file */
+        uint64_t offset;     /* the counter minus its load address */
+        char function[128];  /* the function there, "" when the file's symbols do not say */
+    } fatal;
 };
 
 struct fl_surface_handle;

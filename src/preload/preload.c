@@ -218,6 +218,7 @@ __attribute__((constructor(101))) static void fl_init(void)
     }
     if (c->flags & FL_CTL_OBSERVE)
         fl_observe_init();
+    fl_fatal_init();
     if (c->flags & FL_CTL_NO_FOLLOW) {
         fl_strip_env();
         pthread_atfork(NULL, NULL, fl_detach);

@@ -163,6 +163,8 @@ uint32_t fl_site_of(const void *ret);
 
 /* The observer (observe.c): map $FAULTLINE_SURFACE at start-up; record the current call. */
 void fl_observe_init(void);
+/* With $FAULTLINE_FATAL_LOG: report where a SIGSEGV, SIGBUS, SIGFPE or SIGILL hit (fatal.c). */
+void fl_fatal_init(void);
 void fl_observe_call(void);
 void fl_observe_fd_forget(int fd);
 /* An absolute form of path (relative ones joined to the cwd or dirfd's directory), the one

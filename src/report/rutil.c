@@ -485,8 +485,13 @@ void fl_sweep_finding(const json_t *f, bool flaky, size_t idx, struct fl_sweep_f
 
     const char *sig = fl_rj_str(f, "signal", "");
     t = l->text[FL_SWEEP_EXIT];
-    want = snprintf(t, len, "%lld%s%s", fl_rj_int(f, "exit", 0), *sig ? ", killed by SIG" : "",
-                    sig);
+    const char *crash_at = fl_rj_str(f, "crash_site", ""), *fn = fl_rj_str(f, "crash_function", "");
+    char at[512] = "";
+    if (*crash_at)
+        snprintf(at, sizeof(at), " at %s%s%s%s, address %s", crash_at, *fn ? " (" : "", fn,
+                 *fn ? ")" : "", fl_rj_str(f, "fault_address", "?"));
+    want = snprintf(t, len, "%lld%s%s%s", fl_rj_int(f, "exit", 0), *sig ? ", killed by SIG" : "",
+                    sig, at);
     cut_utf8(t, len, want);
 }
 

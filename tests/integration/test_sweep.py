@@ -213,6 +213,78 @@ def test_a_program_with_nothing_to_break_has_no_finding(run):
     assert "no finding" in r.stdout
 
 
+# A crash is reported where it happened, not only at the call whose fault set it off: the
+# failed malloc is in load(), the write through NULL in fill()
+CRASHER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+__attribute__((noinline)) char *load(size_t n) { return malloc(n); }
+__attribute__((noinline)) void fill(char *p, size_t n) { for (size_t i = 0; i < n; i++) p[i] = (char)i; }
+int main(void) {
+    char *p = load(1 << 20);
+    fill(p, 1 << 20);
+    printf("%d\n", p[100]);
+    return 0;
+}
+"""
+
+
+@pytest.mark.parametrize("stripped", [False, True])
+def test_a_crash_is_shown_where_it_happened(run, tmp_path, stripped):
+    src = tmp_path / "crasher.c"
+    src.write_text(CRASHER)
+    exe = tmp_path / "crasher"
+    subprocess.run(["cc", "-O1", "-o", str(exe), str(src)], check=True)
+    if stripped:
+        subprocess.run(["strip", str(exe)], check=True)
+    out = tmp_path / "sweep.json"
+    r = run("sweep", "-q", "--json", str(out), "--seed", str(SEED), "--", str(exe), timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    crashes = [f for f in json.loads(out.read_text())["findings"]
+               if f["kind"] == "crash" and f["call"] == "malloc"]
+    assert crashes, r.stdout
+    f = crashes[0]
+    assert f["exit"] == 139 and f["signal"] == "SEGV", f
+    assert f["crash_site"].startswith("crasher+0x") and f["crash_site"] != f["site"], f
+    assert f["crash_module"] == str(exe) and f["fault_address"] == "0x0", f
+    if stripped:
+        # no symbol says which function: the site alone, never a wrong name
+        assert f["crash_function"] is None, f
+        assert f"killed by SIGSEGV at {f['crash_site']}, address 0x0" in r.stdout
+    else:
+        assert f["crash_function"] == "fill", f
+        assert f"killed by SIGSEGV at {f['crash_site']} (fill), address 0x0" in r.stdout
+
+
+@pytest.mark.parametrize("own_handler", [False, True])
+def test_the_crash_reporter_leaves_a_programs_own_handler_alone(run, tmp_path, own_handler):
+    # it only takes a signal the program left at its default, and the program still dies by
+    # the signal (or does what its handler says)
+    text = CRASHER
+    if own_handler:
+        text = text.replace("int main(void) {", """#include <signal.h>
+#include <unistd.h>
+static void on_segv(int s) { (void)s; write(2, "own handler\\n", 12); _exit(70); }
+int main(void) {
+    signal(SIGSEGV, on_segv);""")
+    src = tmp_path / "prog.c"
+    src.write_text(text)
+    exe = tmp_path / "prog"
+    subprocess.run(["cc", "-O1", "-o", str(exe), str(src)], check=True)
+    log = tmp_path / "fatal.log"
+    r = run("inject", "-r", "malloc:errno=ENOMEM", "--", str(exe), timeout=60,
+            extra_env={"FAULTLINE_FATAL_LOG": str(log)})
+    if own_handler:
+        assert r.returncode == 70 and "own handler" in r.stderr, r.stderr
+        assert not log.exists()
+    else:
+        assert "killed by signal 11" in r.stderr, r.stderr
+        line = log.read_text()
+        assert re.fullmatch(r"fatal sig=11 pid=\d+ pc=0x[0-9a-f]+ off=0x[0-9a-f]+ addr=0x0 "
+                            rf"module={re.escape(str(exe))}\n", line), line
+
+
 # ---- bad input -----------------------------------------------------------------------------
 
 
