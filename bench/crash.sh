@@ -43,10 +43,14 @@ int main(void)
 C
 cc -O2 -o "$work/writer" "$work/writer.c"
 
-"$fl" crash -q --max-states 16 --dir "$work/template" --check /bin/true --json "$work/c.json" \
+# one check at a time for the per-state cost; then every CPU (-j's default), for throughput
+"$fl" crash -q -j 1 --max-states 16 --dir "$work/template" --check /bin/true --json "$work/c.json" \
     -- "$work/writer" >/dev/null
 states=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['states_checked'])" "$work/c.json")
 secs=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['seconds'])" "$work/c.json")
+"$fl" crash -q --max-states 16 --dir "$work/template" --check /bin/true --json "$work/cj.json" \
+    -- "$work/writer" >/dev/null
+secs_j=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['seconds'])" "$work/cj.json")
 
 # the baselines: one plain run of the target in a copy, and $states starts of /bin/true
 cp -r "$work/template" "$work/plain"
@@ -56,9 +60,10 @@ t1=$(date +%s.%N)
 i=0
 while [ "$i" -lt "$states" ]; do /bin/true; i=$((i + 1)); done
 t2=$(date +%s.%N)
-python3 - "$states" "$secs" "$t0" "$t1" "$t2" <<'PY'
+python3 - "$states" "$secs" "$t0" "$t1" "$t2" "$secs_j" "$(nproc)" <<'PY'
 import sys
-n, secs, t0, t1, t2 = int(sys.argv[1]), float(sys.argv[2]), *map(float, sys.argv[3:])
+n, secs, t0, t1, t2, secs_j = int(sys.argv[1]), float(sys.argv[2]), *map(float, sys.argv[3:7])
+cpus = int(sys.argv[7])
 run, checks = t1 - t0, t2 - t1
 per = (secs - run - checks) / n * 1000
 print(f"states checked: {n}")
@@ -66,4 +71,6 @@ print(f"faultline crash: {secs:.2f} s ({secs / n * 1000:.2f} ms per state, check
 print(f"plain run of the target: {run * 1000:.1f} ms; {n} starts of /bin/true: {checks:.2f} s "
       f"({checks / n * 1000:.2f} ms each)")
 print(f"faultline's own cost per state: {per:.2f} ms  (target: < 2 ms)")
+print(f"with -j {cpus} (the default): {secs_j:.2f} s, {n / secs_j:.0f} states/s against "
+      f"{n / secs:.0f} with -j 1 ({secs / secs_j:.2f}x)")
 PY

@@ -71,6 +71,9 @@ static const char crash_help[] =
     "  --cut K            only the states at cut point K (calls 0..K-1 issued)\n"
     "  --state LABEL      only the state with this label (with --cut: one state)\n"
     "  --keep DIR         build the states checked into DIR/cut-K-N (to look at them)\n"
+    "  -j, --jobs N       states checked at once (default: the number of CPUs; each check\n"
+    "                     has its own directory, so a check must not share a fixed port or\n"
+    "                     file outside it: use -j 1 for one that does)\n"
     "  --json FILE        write the results as JSON ('-': stdout, and the report to stderr)\n"
     "  -q, --quiet        only the findings\n"
     "\n"
@@ -90,6 +93,7 @@ struct crash_config {
     uint64_t budget_states;
     int64_t budget_ns;
     long cut; /* -1: every cut */
+    unsigned jobs; /* states checked at once (0: the number of CPUs) */
 };
 
 enum {
@@ -115,6 +119,7 @@ static const struct option crash_options[] = {
     {"state", required_argument, NULL, OPT_STATE},
     {"keep", required_argument, NULL, OPT_KEEP},
     {"json", required_argument, NULL, FL_DOPT_JSON},
+    {"jobs", required_argument, NULL, 'j'},
     FL_COMMON_LONG_OPTIONS,
     {NULL, 0, NULL, 0},
 };
@@ -131,8 +136,16 @@ static int parse_crash(int argc, char **argv, struct crash_config *cfg)
     };
     optind = 1;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "+:qvh", crash_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "+:qvhj:", crash_options, NULL)) != -1) {
         switch (opt) {
+        case 'j': {
+            uint64_t n;
+            if (fl_parse_u64(optarg, &n, NULL) < 0 || n == 0 || n > 256)
+                return fl_usage_error("-j: '%s' is not a number of jobs (expected 1..256)",
+                                      optarg);
+            cfg->jobs = (unsigned)n;
+            break;
+        }
         case OPT_MODEL:
             if (fl_crash_model_parse(optarg, &cfg->model) < 0)
                 return fl_usage_error("--model: '%s' is not a model (expected posix or "
@@ -458,35 +471,114 @@ static bool over_budget(struct crash *c)
     return false;
 }
 
-/* Check one state: build it, give the check what had been printed, run it. */
-static int check_state(struct crash *c, struct fl_crashfs *fs, const struct fl_crash_state *st,
-                       size_t cut, const char *stdout_path, int *status, char *output,
-                       size_t cap, struct fl_err *err)
-{
+/* One state being checked: built into its own directory by the main thread (the library is
+ * not shared between threads), checked by a worker, judged in order by the main thread. */
+struct state_job {
+    struct crash *c;
+    const struct fl_crash_state *st;
+    size_t cut;
     char dir[PATH_MAX], out[PATH_MAX];
+    char out_var[PATH_MAX + 24], cut_var[48], state_var[600];
+    int status;
+    bool nomem;
+    char output[FL_TRIAL_OUTPUT_MAX];
+};
+
+/* Build the state and what the check reads as what had been printed before the cut. */
+static int prepare_state(struct crash *c, struct fl_crashfs *fs, const struct fl_crash_state *st,
+                         size_t cut, const char *stdout_path, unsigned slot,
+                         struct state_job *job, struct fl_err *err)
+{
+    memset(job, 0, sizeof(*job));
+    job->c = c;
+    job->st = st;
+    job->cut = cut;
     if (c->cfg->keep_dir)
-        snprintf(dir, sizeof(dir), "%s/cut-%zu-%zu", c->cfg->keep_dir, cut, c->states_checked);
+        snprintf(job->dir, sizeof(job->dir), "%s/cut-%zu-%zu", c->cfg->keep_dir, cut,
+                 c->states_checked);
     else
-        snprintf(dir, sizeof(dir), "%s/state", c->states_root);
-    snprintf(out, sizeof(out), "%s/state.stdout", c->root);
-    if (mkdir(dir, 0700) < 0)
-        return fl_err_set(err, errno, "%s: %s", dir, strerror(errno));
-    int rc = fl_crashfs_materialize(fs, st, dir, err);
-    if (rc == 0 && stdout_prefix(stdout_path, out, fl_crash_state_stdout_bytes(st)) < 0)
-        rc = fl_err_set(err, EIO, "%s: cannot write the stdout before the cut", out);
-    if (rc == 0) {
-        char out_var[PATH_MAX + 24], cut_var[48], state_var[600];
-        snprintf(out_var, sizeof(out_var), "FAULTLINE_STDOUT=%s", out);
-        snprintf(cut_var, sizeof(cut_var), "FAULTLINE_CUT=%zu", cut);
-        snprintf(state_var, sizeof(state_var), "FAULTLINE_STATE=%s", fl_crash_state_label(st));
-        char *extra[] = {out_var, cut_var, state_var, NULL};
-        if (fl_trial_check(&c->env, dir, extra, status, output, cap) < 0)
-            rc = fl_err_set(err, ENOMEM, "out of memory");
-    }
-    if (!c->cfg->keep_dir)
-        fl_remove_tree(dir);
-    unlink(out);
+        snprintf(job->dir, sizeof(job->dir), "%s/state-%u", c->states_root, slot);
+    snprintf(job->out, sizeof(job->out), "%s/state-%u.stdout", c->root, slot);
     c->states_checked++;
+    if (mkdir(job->dir, 0700) < 0)
+        return fl_err_set(err, errno, "%s: %s", job->dir, strerror(errno));
+    int rc = fl_crashfs_materialize(fs, st, job->dir, err);
+    if (rc == 0 && stdout_prefix(stdout_path, job->out, fl_crash_state_stdout_bytes(st)) < 0)
+        rc = fl_err_set(err, EIO, "%s: cannot write the stdout before the cut", job->out);
+    snprintf(job->out_var, sizeof(job->out_var), "FAULTLINE_STDOUT=%s", job->out);
+    snprintf(job->cut_var, sizeof(job->cut_var), "FAULTLINE_CUT=%zu", cut);
+    snprintf(job->state_var, sizeof(job->state_var), "FAULTLINE_STATE=%s",
+             fl_crash_state_label(st));
+    return rc;
+}
+
+static void *check_job(void *arg)
+{
+    struct state_job *job = arg;
+    char *extra[] = {job->out_var, job->cut_var, job->state_var, NULL};
+    job->nomem = fl_trial_check(&job->c->env, job->dir, extra, &job->status, job->output,
+                                sizeof(job->output)) < 0;
+    return NULL;
+}
+
+static void discard_job(struct state_job *job)
+{
+    if (!job->c->cfg->keep_dir)
+        fl_remove_tree(job->dir);
+    unlink(job->out);
+}
+
+/* What one checked state says; < 0 stops the exploration. */
+static int judge_state(struct crash *c, struct fl_crashfs *fs, struct state_job *job,
+                       struct fl_err *err)
+{
+    if (job->nomem)
+        return fl_err_set(err, ENOMEM, "out of memory");
+    if (fl_trial_interrupted()) {
+        /* the check was killed, not failed: its status says nothing about the state */
+        c->interrupted = true;
+        return 1;
+    }
+    if (job->status == 0)
+        return 0;
+    if (job->cut == 0 && !fl_crash_state_loses(job->st)) {
+        /* the directory before CMD ran: a check that rejects it cannot judge a crash */
+        char tail[400];
+        c->rc = FL_EXIT_NORESOURCE;
+        return fl_err_set(err, EINVAL, "the check fails (status %d) on the directory as it "
+                          "was before CMD ran (cut 0): it must accept every state the "
+                          "program could have started from%s", job->status,
+                          said(job->output, tail, sizeof(tail)));
+    }
+    record_failure(c, fs, job->st, job->cut, fl_crash_state_label(job->st), job->status,
+                   job->output);
+    return 0;
+}
+
+/* Check the n prepared states at once, then judge them in the order they were made, so
+ * the findings and their first cut are the same whatever -j is. Returns < 0 on an error, 1
+ * when interrupted, else 0. */
+static int run_batch(struct crash *c, struct fl_crashfs *fs, struct state_job *jobs, size_t n,
+                     struct fl_err *err)
+{
+    pthread_t tid[256];
+    bool started[256] = {false};
+    for (size_t i = 1; i < n; i++)
+        started[i] = pthread_create(&tid[i], NULL, check_job, &jobs[i]) == 0;
+    if (n)
+        check_job(&jobs[0]);
+    for (size_t i = 1; i < n; i++) {
+        if (started[i])
+            pthread_join(tid[i], NULL);
+        else
+            check_job(&jobs[i]);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = judge_state(c, fs, &jobs[i], err);
+        discard_job(&jobs[i]);
+    }
     return rc;
 }
 
@@ -572,11 +664,21 @@ static int explore(struct crash *c, const char *dir, const char *stdout_path, st
         goto out_seen;
     }
     bool tty = isatty(2) && fl_log_get_level() >= FL_LOG_NOTICE;
+    unsigned jobs_max = cfg->jobs ? cfg->jobs : 1;
+    struct state_job *jobs = calloc(jobs_max, sizeof(*jobs));
+    /* the sets whose states are in the batch: freed once it has been judged */
+    struct fl_crash_states **held = calloc(jobs_max + 1, sizeof(*held));
+    size_t batched = 0, nheld = 0;
+    if (!jobs || !held) {
+        rc = fl_err_set(err, ENOMEM, "out of memory");
+        goto out_jobs;
+    }
     for (size_t cut = first; cut <= last && !over_budget(c); cut++) {
         struct fl_crash_states *set = NULL;
         if ((rc = fl_crashfs_states(fs, cut, &set, err)) < 0)
             break;
         c->states_skipped += fl_crash_states_skipped(set);
+        bool in_batch = false;
         for (size_t k = 0; k < fl_crash_states_count(set) && !over_budget(c); k++) {
             const struct fl_crash_state *st = fl_crash_states_get(set, k);
             const char *label = fl_crash_state_label(st);
@@ -586,39 +688,49 @@ static int explore(struct crash *c, const char *dir, const char *stdout_path, st
             if (fl_crashfs_digest(fs, st, &d) == 0 && digest_seen(&seen, d))
                 continue;
             c->states_distinct++;
-            int status = 0;
-            char output[FL_TRIAL_OUTPUT_MAX];
-            if ((rc = check_state(c, fs, st, cut, stdout_path, &status, output, sizeof(output),
-                                  err)) < 0)
-                break;
-            if (fl_trial_interrupted()) {
-                /* the check was killed, not failed: its status says nothing about the state */
-                c->interrupted = true;
-                break;
+            rc = prepare_state(c, fs, st, cut, stdout_path, (unsigned)batched, &jobs[batched],
+                               err);
+            batched++;
+            in_batch = true;
+            if (rc < 0 || batched == jobs_max) {
+                if (rc < 0) {
+                    /* the one that failed is not checked; the others are judged first */
+                    discard_job(&jobs[--batched]);
+                }
+                int br = run_batch(c, fs, jobs, batched, err);
+                batched = 0;
+                in_batch = false;
+                for (size_t h = 0; h < nheld; h++)
+                    fl_crash_states_free(held[h]);
+                nheld = 0;
+                if (rc == 0)
+                    rc = br < 0 ? br : 0;
+                if (rc < 0 || br == 1)
+                    break;
             }
-            if (status == 0)
-                continue;
-            if (cut == 0 && !fl_crash_state_loses(st)) {
-                /* the directory before CMD ran: a check that rejects it cannot judge a crash */
-                char tail[400];
-                rc = fl_err_set(err, EINVAL, "the check fails (status %d) on the directory as it "
-                                "was before CMD ran (cut 0): it must accept every state the "
-                                "program could have started from%s", status,
-                                said(output, tail, sizeof(tail)));
-                c->rc = FL_EXIT_NORESOURCE;
-                break;
-            }
-            record_failure(c, fs, st, cut, label, status, output);
         }
-        fl_crash_states_free(set);
+        if (in_batch)
+            held[nheld++] = set; /* its states wait in the batch */
+        else
+            fl_crash_states_free(set);
         c->cuts_done++;
-        if (rc < 0)
+        if (rc < 0 || c->interrupted)
             break;
         if (tty)
             fprintf(stderr, "\r  cut %zu/%zu  %zu states checked  %zu finding%s ", cut, last,
                     c->states_checked, json_array_size(c->findings),
                     json_array_size(c->findings) == 1 ? "" : "s");
     }
+    if (batched) {
+        int br = run_batch(c, fs, jobs, batched, err);
+        if (rc == 0 && br < 0)
+            rc = br;
+    }
+    for (size_t h = 0; h < nheld; h++)
+        fl_crash_states_free(held[h]);
+out_jobs:
+    free(jobs);
+    free(held);
     if (tty)
         fprintf(stderr, "\r%70s\r", "");
     if (cfg->state_label && c->states_checked == 0 && rc == 0 && !c->interrupted) {
@@ -745,6 +857,10 @@ int cmd_crash(int argc, char **argv)
     if (rc) {
         rc = rc < 0 ? 0 : rc;
         goto out_cfg;
+    }
+    if (!cfg.jobs) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg.jobs = n > 256 ? 256 : n > 0 ? (unsigned)n : 1;
     }
     char recorder[PATH_MAX];
     if (fl_find_recorder(recorder, sizeof(recorder), false) < 0) {

@@ -381,6 +381,43 @@ def test_reproduce_keeps_max_states_beyond_the_default_cap(crash, progs):
     assert_reproduces(crash, r.report["findings"])
 
 
+def comparable(report):
+    return {k: report[k] for k in ("findings", "states_checked", "cuts", "calls")}
+
+
+def test_jobs_check_states_at_once_and_find_the_same(crash, progs, tmp_path):
+    """-j N runs N checks at once (each in its own directory) and judges them in order, so
+    the report is the same as one at a time."""
+    cmd = ["--", progs["state-rename-nodirsync"], "state.json", "3"]
+    one = crash("-j", "1", *STATE, *cmd)
+    four = crash("-j", "4", *STATE, *cmd)
+    assert one.rc == four.rc == 1, four
+    assert comparable(one.report) == comparable(four.report)
+    # how many checks ran at the same moment: each holds a slot for a while and notes the
+    # most it saw held
+    meter = tmp_path / "meter.py"
+    meter.write_text(f"""import fcntl, os, time
+d = {str(tmp_path)!r}
+def bump(by):
+    with open(os.path.join(d, "count"), "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        n, most = map(int, (f.read() or "0 0").split())
+        n += by
+        f.seek(0); f.truncate(); f.write(f"{{n}} {{max(most, n)}}")
+bump(1)
+time.sleep(0.3)
+bump(-1)
+""")
+    for jobs, want in (("1", 1), ("2", 2)):
+        (tmp_path / "count").unlink(missing_ok=True)
+        r = crash("-j", jobs, "--budget", "6", "--dir", "templates/state", "--check",
+                  f"{PY} {meter}", *cmd)
+        assert r.rc == 0 and r.report["states_checked"] == 6, r
+        n, most = map(int, (tmp_path / "count").read_text().split())
+        assert n == 0 and most == want, (jobs, most)
+
+
 # ---- runs it must refuse -----------------------------------------------------------------------
 
 BAD = [
@@ -396,6 +433,8 @@ BAD = [
     ("template missing", ["--dir", "templates/no-such", "--check", "./check_state.py state.json",
                           "--", "{state-atomic}", "state.json", "1"], 2,
      "--dir: templates/no-such: No such file or directory"),
+    ("jobs zero", ["-j", "0"] + STATE + ["--", "{state-atomic}", "state.json", "1"], 2,
+     "-j: '0' is not a number of jobs (expected 1..256)"),
     ("model bogus", ["--model", "bogus"] + STATE + ["--", "{state-atomic}", "state.json", "1"], 2,
      "'bogus' is not a model"),
     ("CMD exits nonzero", STATE + ["--", "{state-atomic}"], 3,
