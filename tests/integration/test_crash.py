@@ -30,6 +30,8 @@ PATTERNS = {"in-place-rewrite", "rename-without-fsync", "missing-dir-fsync", "un
 
 STATE = ["--dir", "templates/state", "--check", "./check_state.py state.json"]
 LOG = ["--dir", "templates/log", "--check", "./check_log.py journal.log"]
+SNAP = ["--dir", "templates/snap", "--check", "./check_snap.py"]
+SPOOL = ["--check", "./check_spool.py"]
 
 
 @pytest.fixture(scope="session")
@@ -154,6 +156,17 @@ CASES = {
                      {"posix": {"in-place-rewrite"}, "ext4-ordered": {"in-place-rewrite"}}),
     "mmap-msync": ("mmap-msync", ["state.json", "3"], STATE,
                    {"posix": set(), "ext4-ordered": set()}),
+    # a directory swapped whole (renameat2 RENAME_EXCHANGE), its new files never fsynced
+    "snap-exchange": ("snap-exchange", ["3"], SNAP,
+                      {"posix": {"unsynced-append", "missing-dir-fsync"},
+                       "ext4-ordered": {"unsynced-append", "missing-dir-fsync"}}),
+    "snap-exchange --fixed": ("snap-exchange", ["3", "--fixed"], SNAP,
+                              {"posix": set(), "ext4-ordered": set()}),
+    # a hard link into another directory that is never fsynced
+    "spool-link": ("spool-link", ["3"], SPOOL,
+                   {"posix": {"missing-dir-fsync"}, "ext4-ordered": {"missing-dir-fsync"}}),
+    "spool-link --fixed": ("spool-link", ["3", "--fixed"], SPOOL,
+                           {"posix": set(), "ext4-ordered": set()}),
 }
 # each fixed program and the buggy ones it is the twin of (so a twin that passes is no proof
 # unless its buggy sibling fails the same check: test_every_fixed_twin_has_a_failing_sibling)
@@ -165,6 +178,8 @@ TWINS = {
     "log_ack_early.py --fixed": ["log_ack_early.py"],
     "stdio-atomic": ["stdio-noclose"],
     "mmap-msync": ["mmap-nomsync"],
+    "snap-exchange --fixed": ["snap-exchange"],
+    "spool-link --fixed": ["spool-link"],
 }
 
 

@@ -27,22 +27,29 @@ def fail(msg):
     sys.exit(1)
 
 
-def main():
-    state, fresh = sys.argv[1], "--fresh" in sys.argv[2:]
-    acked = acknowledged("saved ")
-    try:
-        with open(state, "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-    except FileNotFoundError:
-        if fresh and acked == 0:
-            return
-        fail(f"{state} is missing (count {acked} was acknowledged)")
+def read_count(state, acked):
+    """C of the one whole {"count": C} that STATE holds (fails when it holds none)."""
+    with open(state, "rb") as f:
+        text = f.read().decode("utf-8", "replace")
     head, tail = '{"count": ', "}\n"
     body = text[len(head):-len(tail)] if text.startswith(head) and text.endswith(tail) else ""
     if not body.isdigit():
         fail(f"{state} holds no whole count: {text[:40]!r} (count {acked} was acknowledged)")
-    if int(body) < acked:
-        fail(f"{state} holds count {int(body)} but count {acked} was acknowledged")
+    return int(body)
 
 
-main()
+def main():
+    state, fresh = sys.argv[1], "--fresh" in sys.argv[2:]
+    acked = acknowledged("saved ")
+    try:
+        count = read_count(state, acked)
+    except FileNotFoundError:
+        if fresh and acked == 0:
+            return
+        fail(f"{state} is missing (count {acked} was acknowledged)")
+    if count < acked:
+        fail(f"{state} holds count {count} but count {acked} was acknowledged")
+
+
+if __name__ == "__main__":
+    main()
