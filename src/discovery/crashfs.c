@@ -1556,12 +1556,24 @@ static void data_losses(const struct fl_crashfs *fs, const struct fl_crash_state
     if (!any)
         return;
     uint64_t size = t->ino[ino].size, want = size_at_cut(fs, ino, st->cut);
-    /* a kept rename that moved this file onto its name after the lost data */
+    /* a kept rename that moved this file onto its name after the lost data: of the file
+     * itself, or of a directory it is in (a snapshot directory swapped into place) */
     for (size_t i = first_lost + 1; i < st->cut; i++) {
         const struct evx *x = &fs->x[i];
-        if (x->act != A_RENAME || x->ino != ino || !kept(st, i))
+        if ((x->act != A_RENAME && x->act != A_EXCHANGE) || !kept(st, i))
             continue;
         const struct fl_crash_event *ev = &fs->ev[i];
+        bool itself = x->ino == ino || (x->act == A_EXCHANGE && x->ino2 == ino);
+        const char *dir = NULL;
+        if (!itself && t->ino[x->ino].type == CT_DIR &&
+            !strncmp(name, ev->path2, ev->path2_len) && name[ev->path2_len] == '/') {
+            dir = ev->path2;
+        } else if (!itself && x->act == A_EXCHANGE && !strncmp(name, ev->path, ev->path_len) &&
+                   name[ev->path_len] == '/') {
+            dir = ev->path;
+        }
+        if (!itself && !dir)
+            continue;
         char shows[160];
         if (size == 0)
             snprintf(shows, sizeof(shows), "is empty");
@@ -1570,11 +1582,18 @@ static void data_losses(const struct fl_crashfs *fs, const struct fl_crash_state
                      x->size_before);
         else
             snprintf(shows, sizeof(shows), "has pages that never got their new data");
-        note(out, FL_CRASH_PATTERN_RENAME_WITHOUT_FSYNC,
-             "rename(%.*s, %.*s) reached the disk but %.*s's data was not fsynced before it: "
-             "%.*s %s (rename without fsync of the new file)",
-             (int)ev->path_len, ev->path, (int)ev->path2_len, ev->path2, (int)ev->path_len,
-             ev->path, (int)ev->path2_len, ev->path2, shows);
+        if (dir)
+            note(out, FL_CRASH_PATTERN_RENAME_WITHOUT_FSYNC,
+                 "%s(%.*s, %.*s) of a directory reached the disk but the data of %s, in it, was "
+                 "not fsynced before: %s %s (rename without fsync of the new file)",
+                 x->act == A_EXCHANGE ? "renameat2 RENAME_EXCHANGE" : "rename",
+                 (int)ev->path_len, ev->path, (int)ev->path2_len, ev->path2, name, name, shows);
+        else
+            note(out, FL_CRASH_PATTERN_RENAME_WITHOUT_FSYNC,
+                 "rename(%.*s, %.*s) reached the disk but %.*s's data was not fsynced before "
+                 "it: %.*s %s (rename without fsync of the new file)",
+                 (int)ev->path_len, ev->path, (int)ev->path2_len, ev->path2, (int)ev->path_len,
+                 ev->path, (int)ev->path2_len, ev->path2, shows);
         goto torn;
     }
     if (after_kept_trunc) {

@@ -158,8 +158,8 @@ CASES = {
                    {"posix": set(), "ext4-ordered": set()}),
     # a directory swapped whole (renameat2 RENAME_EXCHANGE), its new files never fsynced
     "snap-exchange": ("snap-exchange", ["3"], SNAP,
-                      {"posix": {"unsynced-append", "missing-dir-fsync"},
-                       "ext4-ordered": {"unsynced-append", "missing-dir-fsync"}}),
+                      {"posix": {"rename-without-fsync", "missing-dir-fsync"},
+                       "ext4-ordered": {"rename-without-fsync", "missing-dir-fsync"}}),
     "snap-exchange --fixed": ("snap-exchange", ["3", "--fixed"], SNAP,
                               {"posix": set(), "ext4-ordered": set()}),
     # a hard link into another directory that is never fsynced
