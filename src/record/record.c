@@ -1983,16 +1983,28 @@ static __attribute__((noinline, cold)) void au_alloc_join(struct au_alloc_thread
     errno = e;
 }
 
+/* A failed call, or the thread's first (its bytes were added already). */
+static __attribute__((noinline, cold)) void au_alloc_slow(struct au_alloc_thread *t, size_t n,
+                                                          bool ok)
+{
+    if (!ok && n) { /* a NULL for 0 bytes is no failure */
+        t->c.bytes -= n;
+        t->c.failed++;
+    }
+    if (t->state != AU_ALLOC_LISTED)
+        au_alloc_join(t);
+}
+
+/* ok: the call gave what was asked (p != NULL, posix_memalign returned 0) */
 static inline __attribute__((always_inline)) void au_alloc_count(size_t n, bool ok)
 {
     if (audit_log < 0)
         return;
     struct au_alloc_thread *t = &au_alloc_mine;
     t->c.calls++;
-    t->c.bytes += ok ? n : 0;
-    t->c.failed += !ok;
-    if (__builtin_expect(t->state != AU_ALLOC_LISTED, 0))
-        au_alloc_join(t);
+    t->c.bytes += n;
+    if (__builtin_expect(!ok || t->state != AU_ALLOC_LISTED, 0))
+        au_alloc_slow(t, n, ok);
 }
 
 /* One line with what this process asked for since its last one. */
@@ -2095,7 +2107,7 @@ EXPORT void *malloc(size_t n)
 {
     ALLOC_REAL(malloc, __libc_malloc(n))
     void *p = f_(n);
-    au_alloc_count(n, p || !n);
+    au_alloc_count(n, p != NULL);
     return p;
 }
 
@@ -2106,7 +2118,7 @@ EXPORT void *calloc(size_t n, size_t size)
     if (audit_log >= 0) {
         size_t bytes;
         bool overflow = __builtin_mul_overflow(n, size, &bytes);
-        au_alloc_count(overflow ? 0 : bytes, p || (!overflow && !bytes));
+        au_alloc_count(overflow ? SIZE_MAX : bytes, p != NULL);
     }
     return p;
 }
@@ -2115,7 +2127,7 @@ EXPORT void *realloc(void *old, size_t n)
 {
     ALLOC_REAL(realloc, __libc_realloc(old, n))
     void *p = f_(old, n);
-    au_alloc_count(n, p || !n); /* realloc(p, 0) frees p and returns NULL */
+    au_alloc_count(n, p != NULL); /* realloc(p, 0) frees p and returns NULL: no failure */
     return p;
 }
 
@@ -2141,12 +2153,12 @@ EXPORT void *reallocarray(void *old, size_t n, size_t size)
     }
     size_t bytes;
     if (__builtin_mul_overflow(n, size, &bytes)) {
-        au_alloc_count(0, false);
+        au_alloc_count(SIZE_MAX, false);
         errno = ENOMEM;
         return NULL;
     }
     void *p = f_(old, bytes);
-    au_alloc_count(bytes, p || !bytes);
+    au_alloc_count(bytes, p != NULL);
     return p;
 }
 
@@ -2162,7 +2174,7 @@ EXPORT void *aligned_alloc(size_t align, size_t n)
 {
     ALLOC_REAL(aligned_alloc, __libc_memalign(align, n))
     void *p = f_(align, n);
-    au_alloc_count(n, p || !n);
+    au_alloc_count(n, p != NULL);
     return p;
 }
 
@@ -2170,7 +2182,7 @@ EXPORT void *memalign(size_t align, size_t n)
 {
     ALLOC_REAL(memalign, __libc_memalign(align, n))
     void *p = f_(align, n);
-    au_alloc_count(n, p || !n);
+    au_alloc_count(n, p != NULL);
     return p;
 }
 
@@ -2178,7 +2190,7 @@ EXPORT void *valloc(size_t n)
 {
     ALLOC_REAL(valloc, __libc_valloc(n))
     void *p = f_(n);
-    au_alloc_count(n, p || !n);
+    au_alloc_count(n, p != NULL);
     return p;
 }
 
@@ -2186,7 +2198,7 @@ EXPORT void *pvalloc(size_t n)
 {
     ALLOC_REAL(pvalloc, __libc_pvalloc(n))
     void *p = f_(n);
-    au_alloc_count(n, p || !n);
+    au_alloc_count(n, p != NULL);
     return p;
 }
 
