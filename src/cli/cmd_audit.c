@@ -6,12 +6,13 @@
  * preloaded in both of its modes: the crash log (every durability call in the directory, as
  * `faultline crash` records it) and the audit log (JSON lines: connects, accepts, the socket
  * options that bound a wait, and per socket whether it was waited on with or without a
- * bound). While it runs, its main process's open fds, threads and memory are sampled. Then
- * the logs are read back in order and turned into: how each file was written (new, in place,
- * appended, replaced by a rename) and whether fsyncs and directory fsyncs made it durable;
+ * bound; and, per process, how much it asked of malloc and its family). While it runs, its
+ * main process's open fds, threads and memory are sampled. Then the logs are read back in
+ * order and turned into: how each file was written (new, in place, appended, replaced by a
+ * rename) and whether fsyncs and directory fsyncs made it durable;
  * each socket and what bounds a wait on it; connects per peer and their peak rate; the
- * resource curves. Each risky pattern comes with a plain explanation and the `faultline crash`
- * or `faultline sweep` command that would prove it.
+ * resource curves and the allocation volume. Each risky pattern comes with a plain
+ * explanation and the `faultline crash` or `faultline sweep` command that would prove it.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -45,9 +46,9 @@ static const char audit_help[] =
     "breaks: each file it writes there (in place or by temp + rename; fsynced or not; the\n"
     "directory fsynced or not), each socket and whether anything bounds a wait on it\n"
     "(SO_RCVTIMEO, a poll or select timeout, TCP_USER_TIMEOUT), connects per peer and their\n"
-    "rate, its open fds, threads and memory over time. Each risky pattern is explained, with\n"
-    "the faultline crash or sweep command that would prove it. '{dir}' in CMD and the hooks\n"
-    "is the directory.\n"
+    "rate, its open fds, threads and memory over time, and how much it asked of malloc.\n"
+    "Each risky pattern is explained, with the faultline crash or sweep command that would\n"
+    "prove it. '{dir}' in CMD and the hooks is the directory.\n"
     "\n"
     "  --dir TEMPLATE     copy TEMPLATE into the directory first (default: start empty)\n"
     "  --setup CMD        run CMD in the directory before the program (no preload)\n"
@@ -398,7 +399,63 @@ static struct asock *sock_of(struct socks *ss, int pid, int fd, bool make)
     return a;
 }
 
-static void read_socks(struct socks *ss, const char *path)
+/* ---- allocations: the recorder's alloc lines ------------------------------------------------ */
+
+/* Each line is what one process asked of malloc and its family since its previous line (it
+ * writes one at exit and before each exec and _exit), so the lines add up in any order. The
+ * main process is the one faultline started: its lines name faultline as their parent. */
+struct alloc_sum {
+    uint64_t calls, bytes, failed;
+};
+
+struct allocs {
+    bool seen, main_seen;    /* an alloc line came, from any process / from the main one */
+    struct alloc_sum all, main;
+    json_t *pids;            /* pid -> true: the processes that reported */
+};
+
+static void alloc_line(struct allocs *al, json_t *j, int pid)
+{
+    struct alloc_sum d = {
+        (uint64_t)json_integer_value(json_object_get(j, "calls")),
+        (uint64_t)json_integer_value(json_object_get(j, "bytes")),
+        (uint64_t)json_integer_value(json_object_get(j, "failed")),
+    };
+    struct alloc_sum *to[2] = {&al->all, NULL};
+    al->seen = true;
+    if (json_integer_value(json_object_get(j, "ppid")) == (json_int_t)getpid()) {
+        al->main_seen = true;
+        to[1] = &al->main;
+    }
+    for (size_t i = 0; i < 2 && to[i]; i++) {
+        to[i]->calls += d.calls;
+        to[i]->bytes += d.bytes;
+        to[i]->failed += d.failed;
+    }
+    char key[24];
+    snprintf(key, sizeof(key), "%d", pid);
+    json_object_set_new(al->pids, key, json_true());
+}
+
+static json_t *alloc_json(const struct alloc_sum *s)
+{
+    return json_pack("{s:I,s:I,s:I}", "calls", (json_int_t)s->calls, "bytes",
+                     (json_int_t)s->bytes, "failed", (json_int_t)s->failed);
+}
+
+/* "allocations": null when no process reported (a static binary: the recorder never ran). */
+static json_t *allocs_json(const struct allocs *al)
+{
+    if (!al->seen)
+        return json_null();
+    json_t *j = alloc_json(&al->all);
+    json_object_set_new(j, "processes", json_integer((json_int_t)json_object_size(al->pids)));
+    json_object_set_new(j, "main", al->main_seen ? alloc_json(&al->main) : json_null());
+    return j;
+}
+
+/* The audit log: sockets (struct socks) and allocation lines (struct allocs). */
+static void read_audit_log(struct socks *ss, struct allocs *al, const char *path)
 {
     FILE *f = fopen(path, "re");
     if (!f)
@@ -416,7 +473,9 @@ static void read_socks(struct socks *ss, const char *path)
             json_decref(j);
             continue;
         }
-        if (!strcmp(ev, "connect") || !strcmp(ev, "accept")) {
+        if (!strcmp(ev, "alloc")) {
+            alloc_line(al, j, pid);
+        } else if (!strcmp(ev, "connect") || !strcmp(ev, "accept")) {
             /* a new connection on this fd: a fresh record */
             struct asock *a = sock_of(ss, pid, fd, false);
             if (a && strcmp(a->peer, "?") != 0)
@@ -565,8 +624,9 @@ static json_t *analyse(const struct audit *a, const struct fl_trial_result *res,
     const struct audit_config *cfg = a->cfg;
     struct files fs = {.initial = a->initial};
     struct socks ss = {.peers = json_object(), .epoll_unbounded = json_array()};
+    struct allocs al = {.pids = json_object()};
     *rc = read_files(&fs, a->log_path, err);
-    read_socks(&ss, a->audit_path);
+    read_audit_log(&ss, &al, a->audit_path);
     json_t *risks = json_array(), *files = json_array(), *sockets = json_array();
     char crash_cmd[4096], sweep_cmd[4096], text[1200];
     command_text(cfg, "crash", crash_cmd, sizeof(crash_cmd));
@@ -692,11 +752,11 @@ static json_t *analyse(const struct audit *a, const struct fl_trial_result *res,
         add_risk(risks, "fd-growth", cfg->argv[0], text, sweep_cmd);
     }
     json_t *out = json_pack(
-        "{s:s,s:i,s:o,s:i,s:f,s:{s:i,s:i,s:I},s:o,s:o,s:o,s:o,s:o,s:I}", "kind", "audit",
-        "version", 1, "command", json_array(), "exit", res->status, "seconds", res->wall_s,
-        "peaks", "fds", res->fds_peak, "threads", res->threads_peak, "rss_kb",
-        (json_int_t)res->maxrss_kb, "files", files, "sockets", sockets, "peers", peers,
-        "series", series, "risks", risks, "epoll_waits_unbounded",
+        "{s:s,s:i,s:o,s:i,s:f,s:{s:i,s:i,s:I},s:o,s:o,s:o,s:o,s:o,s:o,s:I}", "kind",
+        "audit", "version", 1, "command", json_array(), "exit", res->status, "seconds",
+        res->wall_s, "peaks", "fds", res->fds_peak, "threads", res->threads_peak, "rss_kb",
+        (json_int_t)res->maxrss_kb, "allocations", allocs_json(&al), "files", files, "sockets",
+        sockets, "peers", peers, "series", series, "risks", risks, "epoll_waits_unbounded",
         (json_int_t)json_array_size(ss.epoll_unbounded));
     for (char **w = cfg->argv; *w; w++)
         json_array_append_new(json_object_get(out, "command"), json_string(*w));
@@ -705,7 +765,69 @@ static json_t *analyse(const struct audit *a, const struct fl_trial_result *res,
     free(ss.s);
     json_decref(ss.peers);
     json_decref(ss.epoll_unbounded);
+    json_decref(al.pids);
     return out;
+}
+
+/* 12345678 -> "12 345 678" */
+static const char *grouped(uint64_t v, char *buf, size_t len)
+{
+    char digits[24];
+    int n = snprintf(digits, sizeof(digits), "%" PRIu64, v);
+    size_t o = 0;
+    for (int i = 0; i < n && o + 2 < len; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ' ';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* 48.2 MiB, 3.0 KiB, 512 bytes */
+static const char *amount(uint64_t bytes, char *buf, size_t len)
+{
+    static const char *units[] = {"KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = -1;
+    while (v >= 1024 && u + 1 < 4) {
+        v /= 1024;
+        u++;
+    }
+    if (u < 0)
+        snprintf(buf, len, "%" PRIu64 " bytes", bytes);
+    else
+        snprintf(buf, len, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+static void print_allocations(json_t *al, FILE *out)
+{
+    if (!json_is_object(al)) {
+        fprintf(out, "  allocations: not seen (no traced process reached its end: a static "
+                "binary, or one killed)\n");
+        return;
+    }
+    char calls[32], bytes[32], failed[32];
+    fprintf(out, "  allocations: %s calls, %s requested, %s failed",
+            grouped((uint64_t)json_integer_value(json_object_get(al, "calls")), calls,
+                    sizeof(calls)),
+            amount((uint64_t)json_integer_value(json_object_get(al, "bytes")), bytes,
+                   sizeof(bytes)),
+            grouped((uint64_t)json_integer_value(json_object_get(al, "failed")), failed,
+                    sizeof(failed)));
+    json_int_t procs = json_integer_value(json_object_get(al, "processes"));
+    json_t *main = json_object_get(al, "main");
+    if (procs > 1 && json_is_object(main))
+        fprintf(out, ", in %" JSON_INTEGER_FORMAT " processes (the main one: %s calls, %s)",
+                procs,
+                grouped((uint64_t)json_integer_value(json_object_get(main, "calls")), calls,
+                        sizeof(calls)),
+                amount((uint64_t)json_integer_value(json_object_get(main, "bytes")), bytes,
+                       sizeof(bytes)));
+    else if (procs > 1)
+        fprintf(out, ", in %" JSON_INTEGER_FORMAT " processes", procs);
+    fprintf(out, "\n");
 }
 
 static void print_audit(json_t *j, bool quiet, FILE *out)
@@ -724,6 +846,7 @@ static void print_audit(json_t *j, bool quiet, FILE *out)
                 json_integer_value(json_object_get(pk, "fds")),
                 json_integer_value(json_object_get(pk, "threads")),
                 (double)json_integer_value(json_object_get(pk, "rss_kb")) / 1024.0);
+        print_allocations(json_object_get(j, "allocations"), out);
         fprintf(out, "\nfiles written (in the directory):\n");
         if (!json_array_size(json_object_get(j, "files")))
             fprintf(out, "  none\n");

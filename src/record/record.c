@@ -25,7 +25,8 @@
  * the program treats its sockets: every connect and accept (with the peer and the time),
  * the options that bound a wait (SO_RCVTIMEO, SO_SNDTIMEO, TCP_USER_TIMEOUT, SO_KEEPALIVE),
  * and, once per socket, whether it waited on it without a bound (poll/select with no timeout,
- * a blocking read with no SO_RCVTIMEO) or with one. Files are the crash log's business.
+ * a blocking read with no SO_RCVTIMEO) or with one; and, per process, how much it asked of
+ * malloc and its family (calls, bytes, NULLs). Files are the crash log's business.
  *
  * What cannot be followed at all (O_DIRECT, O_TMPFILE, symlink creation, a rename into the
  * directory from outside, a log append that failed) is logged as UNTRACKED, and the explorer
@@ -36,6 +37,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -1881,6 +1883,325 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
     return REAL(ssize_t (*)(int, struct msghdr *, int), recvmsg)(fd, msg, flags);
 }
 
+/* ---- audit: allocation volume -------------------------------------------------------------- */
+
+/* How much the program asks of malloc and its family: calls, bytes requested by the calls that
+ * succeeded (a failed request, often absurd, would drown the volume: it is counted in `failed`
+ * only), and calls that returned NULL. Only in audit mode; in crash mode the wrappers are plain
+ * forwards.
+ *
+ * The hot path is three adds to this thread's counters (initial-exec TLS): no lock, no atomic,
+ * no reentrancy guard. A thread joins the list of live threads at its first counted call (a
+ * lock, once) and registers a pthread key whose destructor folds its counts into
+ * au_alloc_gone and takes it off the list when it ends; a call after that (another key's
+ * destructor) folds at once. A report sums the ended threads and the live ones (reading their
+ * counters while they run: a statistic, not an invariant) and writes one line with what the
+ * process asked for since its last line, so lines add up whatever the order: at exit, and
+ * before exec and _exit (flush_before_leaving; an exec that fails goes on counting). A fork
+ * child starts at 0 (at_fork_child). Allocations made before the constructor ran (the
+ * dynamic loader's, other libraries' constructors') are not counted.
+ *
+ * The real functions come from dlsym(RTLD_NEXT), so that another interposer (the fault
+ * preload, an allocator library) still gets the call and free() stays its match. dlsym may
+ * allocate (not on success in glibc 2.36, but on failure and in older ones): while it runs on
+ * a thread, that thread's calls go to glibc's own __libc_* entry points. */
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t size);
+extern void *__libc_realloc(void *p, size_t n);
+extern void *__libc_memalign(size_t align, size_t n);
+extern void *__libc_valloc(size_t n);
+extern void *__libc_pvalloc(size_t n);
+
+struct au_alloc_count {
+    uint64_t calls, bytes, failed;
+};
+
+enum au_alloc_state { AU_ALLOC_NEW = 0, AU_ALLOC_LISTED, AU_ALLOC_ENDED };
+
+struct au_alloc_thread {
+    struct au_alloc_count c;             /* this thread's counts, not folded yet */
+    unsigned char state;                 /* enum au_alloc_state */
+    struct au_alloc_thread *prev, *next; /* the live threads (under au_alloc_lock) */
+};
+
+static __thread struct au_alloc_thread au_alloc_mine __attribute__((tls_model("initial-exec")));
+static __thread int alloc_resolving __attribute__((tls_model("initial-exec"))); /* in dlsym */
+static pthread_mutex_t au_alloc_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct au_alloc_thread *au_alloc_threads; /* live threads that counted something */
+static struct au_alloc_count au_alloc_gone;      /* folded from threads that ended */
+static struct au_alloc_count au_alloc_said;      /* already in this process's alloc lines */
+static pthread_key_t au_alloc_key;
+static bool au_alloc_keyed;
+static int rec_ppid; /* the parent when this process (image) started: the audit's main
+                        process is the one faultline started */
+
+static void au_alloc_add(struct au_alloc_count *to, const struct au_alloc_count *c)
+{
+    to->calls += c->calls;
+    to->bytes += c->bytes;
+    to->failed += c->failed;
+}
+
+/* The key's destructor: the thread ends, its counts stay with the process. */
+static void au_alloc_thread_end(void *p)
+{
+    struct au_alloc_thread *t = p;
+    pthread_mutex_lock(&au_alloc_lock);
+    if (t->state == AU_ALLOC_LISTED) {
+        if (t->prev)
+            t->prev->next = t->next;
+        else
+            au_alloc_threads = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        t->prev = t->next = NULL;
+    }
+    au_alloc_add(&au_alloc_gone, &t->c);
+    t->c = (struct au_alloc_count){0};
+    t->state = AU_ALLOC_ENDED;
+    pthread_mutex_unlock(&au_alloc_lock);
+}
+
+/* A thread's first counted call, or one after its destructor ran. */
+static __attribute__((noinline, cold)) void au_alloc_join(struct au_alloc_thread *t)
+{
+    int e = errno;
+    if (t->state == AU_ALLOC_ENDED) {
+        au_alloc_thread_end(t); /* it is off the list: fold at once */
+    } else {
+        t->state = AU_ALLOC_LISTED; /* first: pthread_setspecific may allocate */
+        pthread_mutex_lock(&au_alloc_lock);
+        t->prev = NULL;
+        t->next = au_alloc_threads;
+        if (t->next)
+            t->next->prev = t;
+        au_alloc_threads = t;
+        pthread_mutex_unlock(&au_alloc_lock);
+        if (au_alloc_keyed)
+            pthread_setspecific(au_alloc_key, t);
+    }
+    errno = e;
+}
+
+/* A failed call, or the thread's first (its bytes were added already). */
+static __attribute__((noinline, cold)) void au_alloc_slow(struct au_alloc_thread *t, size_t n,
+                                                          bool ok)
+{
+    if (!ok && n) { /* a NULL for 0 bytes is no failure */
+        t->c.bytes -= n;
+        t->c.failed++;
+    }
+    if (t->state != AU_ALLOC_LISTED)
+        au_alloc_join(t);
+}
+
+/* ok: the call gave what was asked (p != NULL, posix_memalign returned 0) */
+static inline __attribute__((always_inline)) void au_alloc_count(size_t n, bool ok)
+{
+    if (audit_log < 0)
+        return;
+    struct au_alloc_thread *t = &au_alloc_mine;
+    t->c.calls++;
+    t->c.bytes += n;
+    if (__builtin_expect(!ok || t->state != AU_ALLOC_LISTED, 0))
+        au_alloc_slow(t, n, ok);
+}
+
+/* One line with what this process asked for since its last one. */
+static void au_alloc_report(void)
+{
+    if (audit_log < 0)
+        return;
+    pthread_mutex_lock(&au_alloc_lock);
+    struct au_alloc_count now = au_alloc_gone;
+    for (struct au_alloc_thread *t = au_alloc_threads; t; t = t->next) {
+        now.calls += __atomic_load_n(&t->c.calls, __ATOMIC_RELAXED);
+        now.bytes += __atomic_load_n(&t->c.bytes, __ATOMIC_RELAXED);
+        now.failed += __atomic_load_n(&t->c.failed, __ATOMIC_RELAXED);
+    }
+    struct au_alloc_count d = {now.calls - au_alloc_said.calls,
+                               now.bytes - au_alloc_said.bytes,
+                               now.failed - au_alloc_said.failed};
+    au_alloc_said = now;
+    pthread_mutex_unlock(&au_alloc_lock);
+    au_line("\"ev\":\"alloc\",\"ppid\":%d,\"calls\":%llu,\"bytes\":%llu,\"failed\":%llu",
+            rec_ppid, (unsigned long long)d.calls, (unsigned long long)d.bytes,
+            (unsigned long long)d.failed);
+}
+
+/* In a fork child: its own counts, from 0; only the forking thread is left. */
+static void au_alloc_forked(void)
+{
+    pthread_mutex_init(&au_alloc_lock, NULL);
+    au_alloc_threads = NULL;
+    au_alloc_gone = au_alloc_said = (struct au_alloc_count){0};
+    struct au_alloc_thread *t = &au_alloc_mine;
+    t->c = (struct au_alloc_count){0};
+    t->prev = t->next = NULL;
+    if (t->state == AU_ALLOC_LISTED)
+        au_alloc_threads = t;
+    rec_ppid = (int)getppid();
+}
+
+static void au_alloc_start(void)
+{
+    rec_ppid = (int)getppid();
+    au_alloc_keyed = pthread_key_create(&au_alloc_key, au_alloc_thread_end) == 0;
+}
+
+/* ---- the allocator's real entry points ---- */
+
+static int fallback_posix_memalign(void **out, size_t align, size_t n)
+{
+    void *p = __libc_memalign(align, n);
+    if (!p)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+static void *(*alloc_malloc)(size_t);
+static void *(*alloc_calloc)(size_t, size_t);
+static void *(*alloc_realloc)(void *, size_t);
+static void *(*alloc_reallocarray)(void *, size_t, size_t);
+static int (*alloc_posix_memalign)(void **, size_t, size_t);
+static void *(*alloc_aligned_alloc)(size_t, size_t);
+static void *(*alloc_memalign)(size_t, size_t);
+static void *(*alloc_valloc)(size_t);
+static void *(*alloc_pvalloc)(size_t);
+
+#define ALLOC_LOOKUP(name, fallback)                                                          \
+    do {                                                                                      \
+        __typeof__(alloc_##name) f_ = (__typeof__(alloc_##name))dlsym(RTLD_NEXT, #name);      \
+        __atomic_store_n(&alloc_##name, f_ ? f_ : (fallback), __ATOMIC_RELAXED);              \
+    } while (0)
+
+/* All of them at once, on the first call of any (on any thread: twice does no harm). A
+ * wrapper checks its own pointer, except reallocarray's, which may be NULL. */
+static __attribute__((noinline, cold)) void alloc_resolve(void)
+{
+    alloc_resolving++;
+    ALLOC_LOOKUP(reallocarray, NULL); /* NULL: realloc is enough */
+    ALLOC_LOOKUP(posix_memalign, fallback_posix_memalign);
+    ALLOC_LOOKUP(aligned_alloc, __libc_memalign);
+    ALLOC_LOOKUP(memalign, __libc_memalign);
+    ALLOC_LOOKUP(valloc, __libc_valloc);
+    ALLOC_LOOKUP(pvalloc, __libc_pvalloc);
+    ALLOC_LOOKUP(calloc, __libc_calloc);
+    ALLOC_LOOKUP(realloc, __libc_realloc);
+    ALLOC_LOOKUP(malloc, __libc_malloc);
+    alloc_resolving--;
+}
+
+/* f_: the real `name`; while dlsym runs on this thread, return `boot` instead. */
+#define ALLOC_REAL(name, boot)                                                                \
+    __typeof__(alloc_##name) f_ = __atomic_load_n(&alloc_##name, __ATOMIC_RELAXED);            \
+    if (__builtin_expect(!f_, 0)) {                                                           \
+        if (alloc_resolving)                                                                  \
+            return boot;                                                                      \
+        alloc_resolve();                                                                      \
+        f_ = __atomic_load_n(&alloc_##name, __ATOMIC_RELAXED);                                \
+    }
+
+EXPORT void *malloc(size_t n)
+{
+    ALLOC_REAL(malloc, __libc_malloc(n))
+    void *p = f_(n);
+    au_alloc_count(n, p != NULL);
+    return p;
+}
+
+EXPORT void *calloc(size_t n, size_t size)
+{
+    ALLOC_REAL(calloc, __libc_calloc(n, size))
+    void *p = f_(n, size);
+    if (audit_log >= 0) {
+        size_t bytes;
+        bool overflow = __builtin_mul_overflow(n, size, &bytes);
+        au_alloc_count(overflow ? SIZE_MAX : bytes, p != NULL);
+    }
+    return p;
+}
+
+EXPORT void *realloc(void *old, size_t n)
+{
+    ALLOC_REAL(realloc, __libc_realloc(old, n))
+    void *p = f_(old, n);
+    au_alloc_count(n, p != NULL); /* realloc(p, 0) frees p and returns NULL: no failure */
+    return p;
+}
+
+static void *reallocarray_boot(void *old, size_t n, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __libc_realloc(old, bytes);
+}
+
+/* glibc's reallocarray is realloc through the PLT, which would count it twice: in audit mode
+ * it is done here as glibc does it, and counted once. */
+EXPORT void *reallocarray(void *old, size_t n, size_t size)
+{
+    ALLOC_REAL(realloc, reallocarray_boot(old, n, size))
+    if (audit_log < 0) {
+        void *(*ra)(void *, size_t, size_t) =
+            __atomic_load_n(&alloc_reallocarray, __ATOMIC_RELAXED);
+        return ra ? ra(old, n, size) : reallocarray_boot(old, n, size);
+    }
+    size_t bytes;
+    if (__builtin_mul_overflow(n, size, &bytes)) {
+        au_alloc_count(SIZE_MAX, false);
+        errno = ENOMEM;
+        return NULL;
+    }
+    void *p = f_(old, bytes);
+    au_alloc_count(bytes, p != NULL);
+    return p;
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t n)
+{
+    ALLOC_REAL(posix_memalign, fallback_posix_memalign(out, align, n))
+    int r = f_(out, align, n);
+    au_alloc_count(n, r == 0);
+    return r;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n)
+{
+    ALLOC_REAL(aligned_alloc, __libc_memalign(align, n))
+    void *p = f_(align, n);
+    au_alloc_count(n, p != NULL);
+    return p;
+}
+
+EXPORT void *memalign(size_t align, size_t n)
+{
+    ALLOC_REAL(memalign, __libc_memalign(align, n))
+    void *p = f_(align, n);
+    au_alloc_count(n, p != NULL);
+    return p;
+}
+
+EXPORT void *valloc(size_t n)
+{
+    ALLOC_REAL(valloc, __libc_valloc(n))
+    void *p = f_(n);
+    au_alloc_count(n, p != NULL);
+    return p;
+}
+
+EXPORT void *pvalloc(size_t n)
+{
+    ALLOC_REAL(pvalloc, __libc_pvalloc(n))
+    void *p = f_(n);
+    au_alloc_count(n, p != NULL);
+    return p;
+}
+
 /* ---- start and end ------------------------------------------------------------------------- */
 
 static void at_fork_prepare(void)
@@ -1893,6 +2214,7 @@ static void at_fork_child(void)
 {
     pthread_mutex_init(&rec_lock, NULL);
     rec_pid = (uint32_t)getpid();
+    au_alloc_forked();
 }
 
 /* What is batched leaves before the process image does: an exec or an _exit runs no atexit
@@ -1902,6 +2224,7 @@ static void flush_before_leaving(void)
 {
     if (audit_log < 0 || rec_busy)
         return;
+    au_alloc_report();
     rec_busy++;
     pthread_mutex_lock(&rec_lock);
     batch_flush();
@@ -1991,6 +2314,7 @@ static void at_exit(void)
     if (!rec_on)
         return;
     REAL(int (*)(FILE *), fflush)(NULL);
+    au_alloc_report();
     if (enter()) {
         scan_all();
         batch_flush();
@@ -2023,6 +2347,7 @@ __attribute__((constructor)) static void record_init(void)
         return;
     const char *audit = getenv("FAULTLINE_AUDIT_LOG");
     if (audit && *audit) {
+        au_alloc_start(); /* before audit_log is set: the first counted call may join */
         int fd = (int)syscall(SYS_openat, AT_FDCWD, audit, O_WRONLY | O_APPEND | O_CLOEXEC);
         int high = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 1000) : -1;
         if (high >= 0) {

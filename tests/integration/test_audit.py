@@ -3,6 +3,7 @@
 that has it and not on its fixed twin (tests/discovery/audit), so no finding can be vacuous;
 Debian's sqlite3 and gzip are audited too, and bad input gives one clear line."""
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -85,6 +86,85 @@ def test_what_a_process_did_is_kept_however_it_leaves(run, tmp_path, how):
     assert "in-place-rewrite" in kinds(doc), doc["risks"]
     f = next(f for f in doc["files"] if f["path"] == "state.json")
     assert f["bytes"] == len('{"counter": 2}\n') and f["fsyncs"] == 1, f
+
+
+MIB = 1 << 20
+
+
+def allocations(run, tmp_path, *args):
+    r, doc = audit(run, tmp_path, *args, template=False)
+    assert doc is not None, r.stdout + r.stderr
+    return doc["allocations"]
+
+
+@pytest.mark.parametrize("where, how", [("self", "exit"), ("self", "_exit"), ("child", "exit"),
+                                        ("child", "_exit")])
+def test_allocation_volume_is_counted_whoever_asked_and_however_it_left(run, tmp_path, where,
+                                                                         how):
+    big = allocations(run, tmp_path, PY, str(CASES / "allocates.py"), "100", where, how)
+    small = allocations(run, tmp_path, PY, str(CASES / "allocates.py"), "2", where, how)
+    assert big["bytes"] >= 100 * MIB and big["calls"] >= 100 and big["failed"] == 0, big
+    # python's own start-up asks malloc for a few MiB: far less than the 100 blocks
+    assert small["bytes"] < 40 * MIB and small["failed"] == 0, small
+    if where == "child":
+        # the main process only forked and waited: the volume is the child's
+        assert big["processes"] == 2, big
+        assert big["main"]["bytes"] < 40 * MIB <= big["bytes"] - big["main"]["bytes"], big
+        # and the child counts from 0 at the fork: python's start-up is the parent's only
+        assert big["calls"] - big["main"]["calls"] < big["main"]["calls"], big
+    else:
+        assert big["processes"] == 1, big
+        assert big["main"] == {k: big[k] for k in ("calls", "bytes", "failed")}, big
+
+
+def test_a_failed_allocation_is_counted_but_not_as_volume(run, tmp_path):
+    a = allocations(run, tmp_path, PY, str(CASES / "allocates.py"), "2", "self", "exit", "huge")
+    assert a["failed"] >= 1 and a["bytes"] < 40 * MIB, a
+
+
+@pytest.fixture(scope="module")
+def alloc_family(tmp_path_factory):
+    cc = shutil.which("cc")
+    if not cc:
+        pytest.skip("needs a C compiler (cc)")
+    exe = tmp_path_factory.mktemp("alloc") / "alloc_family"
+    subprocess.run([cc, "-O2", "-pthread", "-o", str(exe), str(CASES / "alloc_family.c")],
+                   check=True)
+    return str(exe)
+
+
+def test_each_call_of_the_malloc_family_is_counted_once(run, tmp_path, alloc_family):
+    # call i asks for 2^i MiB: 511 MiB in all when each is counted once (glibc's reallocarray
+    # is a realloc: counted twice it would add 8 MiB), plus the C library's own few bytes
+    a = allocations(run, tmp_path, alloc_family, "family")
+    assert 511 * MIB <= a["bytes"] < 512 * MIB, a["bytes"] / MIB
+    assert a["calls"] >= 9 and a["failed"] == 0, a
+    f = allocations(run, tmp_path, alloc_family, "family", "fail")
+    assert f["failed"] == 4 and f["calls"] == a["calls"] + 4, f
+    assert 511 * MIB <= f["bytes"] < 512 * MIB, f["bytes"] / MIB
+
+
+def test_threads_count_whether_they_ended_or_still_ran_at_exit(run, tmp_path, alloc_family):
+    a = allocations(run, tmp_path, alloc_family, "threads", "100")
+    # 100 MiB from the thread that ended, 100 from the one still running at exit
+    assert a["calls"] >= 200 and a["bytes"] >= 200 * MIB, a
+    s = allocations(run, tmp_path, alloc_family, "threads", "2")
+    assert s["bytes"] < 10 * MIB, s
+
+
+def test_the_page_says_the_volume_or_that_it_was_not_seen(run, tmp_path, build_dir):
+    r = run("audit", "--", PY, str(CASES / "allocates.py"), "100", timeout=120)
+    line = next((l for l in r.stdout.splitlines() if "allocations:" in l), r.stdout)
+    assert re.search(r"allocations: \d{1,3}( \d{3})* calls, \d+\.\d MiB requested, 0 failed$",
+                     line.strip()), line
+    assert float(re.search(r"([\d.]+) MiB", line).group(1)) >= 100, line
+    static = build_dir / "tests" / "victims" / "victim_static"
+    if not static.exists():
+        pytest.skip("no static victim (the C library has no libc.a)")
+    out = tmp_path / "static.json"
+    r = run("audit", "--json", out, "--", static, timeout=60)
+    assert "allocations: not seen" in r.stdout, r.stdout
+    assert json.loads(out.read_text())["allocations"] is None
 
 
 def test_debian_sqlite3_and_gzip(run, tmp_path):
