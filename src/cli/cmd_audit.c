@@ -735,12 +735,18 @@ static json_t *analyse(const struct audit *a, const struct fl_trial_result *res,
     }
 
     json_t *series = json_array();
+    /* where the fds ended up: the most held over the last quarter of the samples (at least
+     * the last 3), since a program closes what it leaked as it shuts down (python at
+     * finalization) and the very last sample may fall after that; a spike earlier in the run
+     * that is gone by then is not growth */
+    size_t ns = a->series ? a->series->n : 0, tail = ns / 4 < 3 ? 3 : ns / 4;
     int fd_first = -1, fd_last = -1;
-    for (size_t i = 0; a->series && i < a->series->n; i++) {
+    for (size_t i = 0; i < ns; i++) {
         const struct fl_trial_sample *s = &a->series->s[i];
         if (fd_first < 0)
             fd_first = s->fds;
-        fd_last = s->fds;
+        if (i + tail >= ns && s->fds > fd_last)
+            fd_last = s->fds;
         json_array_append_new(series, json_pack("{s:f,s:i,s:i,s:I}", "t_s", s->t_s, "fds",
                                                 s->fds, "threads", s->threads, "rss_kb",
                                                 (json_int_t)s->rss_kb));

@@ -76,6 +76,10 @@ def test_growing_fds_are_seen_over_time(run, tmp_path):
     r, doc = audit(run, tmp_path, PY, str(CASES / "fd_leak.py"), "close", template=False)
     assert "fd-growth" not in kinds(doc), doc["risks"]
     assert doc["peaks"]["fds"] < 20
+    # a burst that is closed again is not growth, though the peak is as high
+    r, doc = audit(run, tmp_path, PY, str(CASES / "fd_leak.py"), "spike", template=False)
+    assert doc["peaks"]["fds"] >= 60
+    assert "fd-growth" not in kinds(doc), doc["risks"]
 
 
 @pytest.mark.parametrize("how", ["exit", "_exit", "exec"])
