@@ -367,12 +367,42 @@ struct asock {
     char unbounded_call[16];
 };
 
+/* a socket in an epoll set (for reading), as epoll_ctl left it */
+struct epoll_member {
+    int pid, epfd, fd;
+};
+
 struct socks {
     struct asock *s;
     size_t n, cap;
     json_t *peers;           /* peer -> {connects, failed, times: [...]} */
     json_t *epoll_unbounded; /* epoll waits with no timeout */
+    struct epoll_member *ep;
+    size_t nep, capep;
 };
+
+static void epoll_leave(struct socks *ss, int pid, int fd)
+{
+    for (size_t i = 0; i < ss->nep; i++)
+        if (ss->ep[i].pid == pid && ss->ep[i].fd == fd)
+            ss->ep[i--] = ss->ep[--ss->nep];
+}
+
+static void epoll_join(struct socks *ss, int pid, int epfd, int fd)
+{
+    epoll_leave(ss, pid, fd);
+    if (ss->nep == ss->capep) {
+        size_t cap = ss->capep ? ss->capep * 2 : 16;
+        if (cap > 1u << 20)
+            return; /* a peer-controlled count of sockets: capped */
+        struct epoll_member *p = realloc(ss->ep, cap * sizeof(*p));
+        if (!p)
+            return;
+        ss->ep = p;
+        ss->capep = cap;
+    }
+    ss->ep[ss->nep++] = (struct epoll_member){pid, epfd, fd};
+}
 
 static struct asock *sock_of(struct socks *ss, int pid, int fd, bool make)
 {
@@ -526,9 +556,29 @@ static void read_audit_log(struct socks *ss, struct allocs *al, const char *path
             struct asock *a = sock_of(ss, pid, fd, true);
             if (a && json_integer_value(json_object_get(j, "rcvtimeo_ms")) < 0)
                 a->blocking_read_unbounded = true;
+        } else if (!strcmp(ev, "epoll_add")) {
+            epoll_join(ss, pid, (int)json_integer_value(json_object_get(j, "epfd")), fd);
+        } else if (!strcmp(ev, "epoll_del")) {
+            epoll_leave(ss, pid, fd);
         } else if (!strcmp(ev, "epoll_wait")) {
-            if (json_integer_value(json_object_get(j, "timeout_ms")) < 0)
+            long tmo = (long)json_integer_value(json_object_get(j, "timeout_ms"));
+            if (tmo < 0)
                 json_array_append_new(ss->epoll_unbounded, json_integer(fd));
+            /* a wait on the epoll fd is a wait on each connection in its set (a listening
+             * socket, which has no connection record, is meant to wait) */
+            for (size_t i = 0; i < ss->nep; i++) {
+                if (ss->ep[i].pid != pid || ss->ep[i].epfd != fd)
+                    continue;
+                struct asock *a = sock_of(ss, pid, ss->ep[i].fd, false);
+                if (!a || !strcmp(a->peer, "?"))
+                    continue;
+                if (tmo < 0) {
+                    a->unbounded_wait = true;
+                    snprintf(a->unbounded_call, sizeof(a->unbounded_call), "epoll_wait");
+                } else {
+                    a->bounded_wait = true;
+                }
+            }
         }
         json_decref(j);
     }
@@ -698,7 +748,7 @@ static json_t *analyse(const struct audit *a, const struct fl_trial_result *res,
         bool unbounded = s->unbounded_wait || (s->blocking_read_unbounded && s->rcvtimeo_ms <= 0);
         const char *bound = s->rcvtimeo_ms > 0 ? "SO_RCVTIMEO"
                             : s->user_timeout_ms > 0 ? "TCP_USER_TIMEOUT"
-                            : s->bounded_wait ? "poll/select timeout"
+                            : s->bounded_wait ? "poll/select/epoll timeout"
                                               : "none";
         json_array_append_new(sockets, json_pack(
             "{s:s,s:s,s:s,s:b,s:I,s:I,s:b}", "peer", s->peer, "role",
@@ -771,6 +821,7 @@ static json_t *analyse(const struct audit *a, const struct fl_trial_result *res,
     free(ss.s);
     json_decref(ss.peers);
     json_decref(ss.epoll_unbounded);
+    free(ss.ep);
     json_decref(al.pids);
     return out;
 }

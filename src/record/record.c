@@ -86,6 +86,7 @@ static off_t stdout_marked; /* a mark says something once stdout has bytes */
 
 static int audit_log = -1; /* $FAULTLINE_AUDIT_LOG, or -1 */
 static void au_forget(int fd);
+static void au_epoll_forget(int fd);
 static void au_mapped(int fd);
 
 static void *real(const char *name, void **slot)
@@ -111,7 +112,7 @@ static void *real_open, *real_open64, *real_openat, *real_openat64, *real_creat,
     *real_mkdir, *real_mkdirat, *real_close, *real_dup2, *real_dup3, *real_fopen, *real_fopen64,
     *real_fdopen, *real_freopen, *real_freopen64, *real_fflush, *real_fclose, *real_connect,
     *real_accept, *real_accept4, *real_setsockopt, *real_poll, *real_ppoll, *real_select,
-    *real_pselect, *real_epoll_wait, *real_epoll_pwait, *real_read, *real_recv,
+    *real_pselect, *real_epoll_wait, *real_epoll_pwait, *real_epoll_pwait2, *real_epoll_ctl, *real_read, *real_recv,
     *real_recvfrom, *real_recvmsg, *real_execve, *real_execv, *real_execvp, *real_execvpe,
     *real_fexecve, *real__exit, *real__Exit;
 
@@ -1346,8 +1347,10 @@ EXPORT int fclose(FILE *f)
 
 EXPORT int close(int fd)
 {
-    if (audit_log >= 0 && fd != audit_log)
+    if (audit_log >= 0 && fd != audit_log) {
         au_forget(fd);
+        au_epoll_forget(fd);
+    }
     if (!rec_on || fd == rec_log || fd == audit_log)
         return REAL(int (*)(int), close)(fd);
     enum fd_kind was = kind_of(fd);
@@ -1376,6 +1379,8 @@ EXPORT int dup2(int fd, int nfd)
     int r = REAL(int (*)(int, int), dup2)(fd, nfd);
     forget_fd(nfd);
     au_forget(nfd);
+    if (r >= 0 && fd != nfd)
+        au_epoll_forget(nfd);
     return r;
 }
 
@@ -1389,6 +1394,8 @@ EXPORT int dup3(int fd, int nfd, int flags)
     int r = REAL(int (*)(int, int, int), dup3)(fd, nfd, flags);
     forget_fd(nfd);
     au_forget(nfd);
+    if (r >= 0)
+        au_epoll_forget(nfd);
     return r;
 }
 
@@ -1810,7 +1817,42 @@ EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct ti
                         const sigset_t *), pselect)(nfds, rd, wr, ex, tmo, m);
 }
 
-/* epoll: the sockets behind an epoll fd are not followed; the wait is noted on the epoll fd */
+/* epoll: each socket's epoll fd (+1) as epoll_ctl last added it for reading, logged as
+ * epoll_add/epoll_del, so the audit can tie a wait on the epoll fd to the sockets behind it.
+ * An add lets the next bounded and unbounded wait on that epoll fd be logged again: the
+ * socket added after the first wait of each kind is waited on too. */
+static _Atomic int au_ep[FD_MAX];
+
+static void au_epoll_forget(int fd)
+{
+    if (audit_log < 0 || fd < 0 || fd >= FD_MAX)
+        return;
+    int ep = atomic_exchange_explicit(&au_ep[fd], 0, memory_order_relaxed);
+    if (ep && !rec_busy)
+        au_line("\"ev\":\"epoll_del\",\"fd\":%d,\"epfd\":%d", fd, ep - 1);
+}
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+    int r = REAL(int (*)(int, int, int, struct epoll_event *), epoll_ctl)(epfd, op, fd, event);
+    if (r != 0 || audit_log < 0 || rec_busy || fd < 0 || fd >= FD_MAX || epfd < 0 ||
+        epfd >= FD_MAX)
+        return r;
+    int e = errno;
+    bool reads = op != EPOLL_CTL_DEL && event && (event->events & EPOLLIN);
+    if (!reads) {
+        if (atomic_load_explicit(&au_ep[fd], memory_order_relaxed) == epfd + 1)
+            au_epoll_forget(fd);
+    } else if (au_is_sock(fd) &&
+               atomic_exchange_explicit(&au_ep[fd], epfd + 1, memory_order_relaxed) != epfd + 1) {
+        atomic_fetch_and_explicit(&au_fd[epfd], (unsigned char)~(AU_BOUNDED | AU_UNBOUNDED),
+                                  memory_order_relaxed);
+        au_line("\"ev\":\"epoll_add\",\"fd\":%d,\"epfd\":%d", fd, epfd);
+    }
+    errno = e;
+    return r;
+}
+
 static void au_epoll(int epfd, int timeout_ms)
 {
     if (audit_log < 0 || rec_busy || epfd < 0 || epfd >= FD_MAX)
@@ -1834,6 +1876,15 @@ EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout_ms
     au_epoll(epfd, timeout_ms);
     return REAL(int (*)(int, struct epoll_event *, int, int, const sigset_t *), epoll_pwait)(
         epfd, ev, max, timeout_ms, m);
+}
+
+EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max, const struct timespec *tmo,
+                        const sigset_t *m)
+{
+    long ms = tmo ? (long)tmo->tv_sec * 1000 + tmo->tv_nsec / 1000000 : -1;
+    au_epoll(epfd, ms > INT_MAX ? INT_MAX : (int)ms);
+    return REAL(int (*)(int, struct epoll_event *, int, const struct timespec *,
+                        const sigset_t *), epoll_pwait2)(epfd, ev, max, tmo, m);
 }
 
 /* A read that blocks on a socket with no SO_RCVTIMEO waits as long as the peer wants. */

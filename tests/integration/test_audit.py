@@ -69,6 +69,25 @@ def test_an_unbounded_socket_wait_is_found_and_a_timeout_clears_it(run, tmp_path
     assert mine and not mine[0]["unbounded_wait"] and mine[0]["bounded_by"] != "none"
 
 
+@pytest.mark.parametrize("timeout", [None, "2"])
+def test_an_epoll_wait_is_a_wait_on_the_sockets_in_its_set(run, tmp_path, timeout):
+    args = ([timeout] if timeout else []) + ["--epoll"]
+    r, doc = audit(run, tmp_path, PY, str(CASES / "client.py"), *args, template=False)
+    mine = [s for s in doc["sockets"] if s["role"] == "connected"]
+    assert mine, doc["sockets"]
+    if timeout:
+        assert r.returncode == 0, doc["risks"]
+        assert not mine[0]["unbounded_wait"] and mine[0]["bounded_by"] == "poll/select/epoll timeout"
+    else:
+        assert r.returncode == 1 and "unbounded-wait" in kinds(doc), doc["risks"]
+        assert mine[0]["unbounded_wait"] and mine[0]["bounded_by"] == "none"
+        risk = next(k for k in doc["risks"] if k["kind"] == "unbounded-wait")
+        assert "(epoll_wait)" in risk["explanation"]
+    # the accepting side's socket is never a risk: a server waits for its clients
+    assert all(k["subject"] != s["peer"] for k in doc["risks"]
+               for s in doc["sockets"] if s["role"] == "accepted")
+
+
 def test_growing_fds_are_seen_over_time(run, tmp_path):
     r, doc = audit(run, tmp_path, PY, str(CASES / "fd_leak.py"), template=False)
     assert "fd-growth" in kinds(doc), doc["risks"]
