@@ -32,6 +32,9 @@ static bool in_image(const struct image *im, uint64_t off, uint64_t n)
         if (!in_image(im, 0, sizeof(Ehdr)))                                                      \
             return -ENOEXEC;                                                                     \
         const Ehdr *eh = (const Ehdr *)im->p;                                                    \
+        /* tables where the file says: misaligned is not an ELF file this reader takes */        \
+        if (eh->e_phoff % _Alignof(Phdr) || eh->e_shoff % _Alignof(Shdr))                        \
+            return -ENOEXEC;                                                                     \
         if (eh->e_phentsize != sizeof(Phdr) || eh->e_shentsize != sizeof(Shdr) ||                \
             !in_image(im, eh->e_phoff, (uint64_t)eh->e_phnum * sizeof(Phdr)) ||                  \
             !in_image(im, eh->e_shoff, (uint64_t)eh->e_shnum * sizeof(Shdr)))                    \
@@ -53,7 +56,7 @@ static bool in_image(const struct image *im, uint64_t off, uint64_t n)
             size_t best_max = 0;                                                                 \
             for (unsigned s = 0; s < eh->e_shnum; s++) {                                         \
                 if (sh[s].sh_type != kinds[k] || sh[s].sh_entsize != sizeof(Sym) ||              \
-                    sh[s].sh_link >= eh->e_shnum ||                                              \
+                    sh[s].sh_link >= eh->e_shnum || sh[s].sh_offset % _Alignof(Sym) ||           \
                     !in_image(im, sh[s].sh_offset, sh[s].sh_size))                               \
                     continue;                                                                    \
                 const Shdr *strs = &sh[sh[s].sh_link];                                           \
