@@ -1718,6 +1718,17 @@ static void au_accepted(int r, const struct sockaddr *sa, socklen_t *len)
     if (r < 0 || audit_log < 0 || rec_busy)
         return;
     char peer[160];
+    struct sockaddr_storage own;
+    socklen_t own_len = sizeof(own);
+    if (!sa || !len) {
+        /* accept(fd, NULL, NULL), as mosquitto calls it: the kernel still knows the peer */
+        int e = errno;
+        if (getpeername(r, (struct sockaddr *)&own, &own_len) == 0) {
+            sa = (const struct sockaddr *)&own;
+            len = &own_len;
+        }
+        errno = e;
+    }
     au_peer(sa, len ? *len : 0, peer, sizeof(peer));
     au_forget(r);
     au_line("\"ev\":\"accept\",\"fd\":%d,\"peer\":\"%s\"", r, peer);
