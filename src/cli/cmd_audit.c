@@ -131,6 +131,7 @@ enum name_kind { NAME_CREATE, NAME_RENAME, NAME_LINK, NAME_REMOVE, NAME_MKDIR };
 
 struct pending_name {        /* a name change waiting for its directory's fsync */
     char dir[512], what[600];
+    char name[512];          /* the name changed (a rename: its new name) */
     enum name_kind kind;
     size_t file;             /* NAME_CREATE: the file made (index in files.f) */
     bool synced;
@@ -203,6 +204,7 @@ static void name_change(struct files *fs, const char *path, const char *what,
     }
     struct pending_name *n = &fs->p[fs->np++];
     parent_of(path, n->dir, sizeof(n->dir));
+    snprintf(n->name, sizeof(n->name), "%s", path);
     snprintf(n->what, sizeof(n->what), "%s", what);
     n->kind = kind;
     n->file = file;
@@ -661,6 +663,23 @@ static void command_text(const struct audit_config *cfg, const char *verb, char 
     }
 }
 
+/* A directory the program made matters when it holds what the program made durable: a file
+ * it fsynced, or a name change it fsynced the directory for. Lose its own name (its parent
+ * never fsynced) and all of that goes with it. */
+static bool holds_durable(const struct files *fs, const char *dir)
+{
+    size_t dl = strlen(dir);
+    for (size_t i = 0; i < fs->n; i++)
+        if (fs->f[i].fsynced_ever && !strncmp(fs->f[i].path, dir, dl) && fs->f[i].path[dl] == '/')
+            return true;
+    for (size_t i = 0; i < fs->np; i++) {
+        const char *d = fs->p[i].dir;
+        if (fs->p[i].synced && !strncmp(d, dir, dl) && (d[dl] == '\0' || d[dl] == '/'))
+            return true;
+    }
+    return false;
+}
+
 static void add_risk(json_t *risks, const char *kind, const char *subject, const char *text,
                      const char *prove)
 {
@@ -731,12 +750,15 @@ static json_t *analyse(const struct audit *a, const struct fl_trial_result *res,
         const struct pending_name *pn = &fs.p[i];
         bool matters = pn->kind == NAME_RENAME || pn->kind == NAME_LINK ||
                        (pn->kind == NAME_CREATE && pn->file < fs.n &&
-                        fs.f[pn->file].fsynced_ever);
+                        fs.f[pn->file].fsynced_ever &&
+                        !strcmp(fs.f[pn->file].path, pn->name)) || /* not renamed away */
+                       (pn->kind == NAME_MKDIR && holds_durable(&fs, pn->name));
         if (pn->synced || !matters)
             continue;
         snprintf(text, sizeof(text), "%s is never followed by an fsync of its directory (%s): a "
-                 "power cut can undo it after the program went on.", fs.p[i].what,
-                 fs.p[i].dir);
+                 "power cut can undo it after the program went on%s.", fs.p[i].what,
+                 fs.p[i].dir, pn->kind == NAME_MKDIR ? ", and take with it every file the "
+                                                       "program made durable inside it" : "");
         add_risk(risks, "missing-dir-fsync", fs.p[i].dir, text, crash_cmd);
         break; /* one is enough to say it; the crash command lists them all */
     }
@@ -814,6 +836,9 @@ static json_t *analyse(const struct audit *a, const struct fl_trial_result *res,
         (json_int_t)res->maxrss_kb, "allocations", allocs_json(&al), "files", files, "sockets",
         sockets, "peers", peers, "series", series, "risks", risks, "epoll_waits_unbounded",
         (json_int_t)json_array_size(ss.epoll_unbounded));
+    /* with --exe the peaks are the traced process's, not those of the script that starts it */
+    json_object_set_new(json_object_get(out, "peaks"), "process",
+                        json_string(cfg->exe ? cfg->exe : cfg->argv[0]));
     for (char **w = cfg->argv; *w; w++)
         json_array_append_new(json_object_get(out, "command"), json_string(*w));
     free(fs.f);
@@ -892,14 +917,19 @@ static void print_audit(json_t *j, bool quiet, FILE *out)
     size_t i;
     json_t *x;
     if (!quiet) {
-        fprintf(out, "audit of:");
-        json_array_foreach(json_object_get(j, "command"), i, x)
-            fprintf(out, " %s", json_string_value(x));
+        char cmd[4096];
+        size_t n = (size_t)snprintf(cmd, sizeof(cmd), "audit of:");
+        json_array_foreach(json_object_get(j, "command"), i, x) {
+            n += (size_t)snprintf(cmd + n, n < sizeof(cmd) ? sizeof(cmd) - n : 0, " ");
+            fl_shell_quote_into(cmd, sizeof(cmd), &n, json_string_value(x));
+        }
+        fprintf(out, "%s", cmd);
         json_t *pk = json_object_get(j, "peaks");
-        fprintf(out, "\n  exited %d after %.2fs; at most %" JSON_INTEGER_FORMAT " open fds, %"
+        fprintf(out, "\n  exited %d after %.2fs; %s: at most %" JSON_INTEGER_FORMAT " open fds, %"
                 JSON_INTEGER_FORMAT " threads, %.1f MiB resident\n",
                 (int)json_integer_value(json_object_get(j, "exit")),
                 json_real_value(json_object_get(j, "seconds")),
+                json_string_value(json_object_get(pk, "process")),
                 json_integer_value(json_object_get(pk, "fds")),
                 json_integer_value(json_object_get(pk, "threads")),
                 (double)json_integer_value(json_object_get(pk, "rss_kb")) / 1024.0);
@@ -907,9 +937,14 @@ static void print_audit(json_t *j, bool quiet, FILE *out)
         fprintf(out, "\nfiles written (in the directory):\n");
         if (!json_array_size(json_object_get(j, "files")))
             fprintf(out, "  none\n");
+        int width = 28; /* the path column: as wide as the longest path, up to 60 */
+        json_array_foreach(json_object_get(j, "files"), i, x) {
+            int pl = (int)strlen(json_string_value(json_object_get(x, "path")));
+            width = pl > width ? (pl < 60 ? pl : 60) : width;
+        }
         json_array_foreach(json_object_get(j, "files"), i, x)
-            fprintf(out, "  %-28s %-40s %" JSON_INTEGER_FORMAT " bytes, %" JSON_INTEGER_FORMAT
-                    " fsync%s%s\n", json_string_value(json_object_get(x, "path")),
+            fprintf(out, "  %-*s %-40s %" JSON_INTEGER_FORMAT " bytes, %" JSON_INTEGER_FORMAT
+                    " fsync%s%s\n", width, json_string_value(json_object_get(x, "path")),
                     json_string_value(json_object_get(x, "how")),
                     json_integer_value(json_object_get(x, "bytes")),
                     json_integer_value(json_object_get(x, "fsyncs")),
@@ -991,7 +1026,7 @@ int cmd_audit(int argc, char **argv)
         .base_env = fl_clean_environ(),
         .timeout_ns = cfg.timeout_ns ? cfg.timeout_ns : 60 * FL_NS_PER_SEC,
         .target_extra_env = extra, .before_target = before_target, .ctx = &a,
-        .series = a.series,
+        .series = a.series, .sample_exe = cfg.exe,
     };
     struct fl_trial_result *res = calloc(1, sizeof(*res));
     struct fl_err err = {""};

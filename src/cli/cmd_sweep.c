@@ -238,6 +238,142 @@ static struct point *read_points(struct fl_surface_handle *sh, const char *root,
     return out;
 }
 
+/* A name that changes from run to run: a pid in a temp file's name (temp-4242.rdb), the
+ * ephemeral port of a client a server accepted, a listening port picked at random. A rule
+ * naming such a subject exactly matches nothing in any trial, so a point of the first run
+ * with no twin in the second is paired by the subject's shape at the same call and site:
+ * a path with each run of digits as '*', a peer or a listening socket without its port. */
+static void subject_shape(const struct fl_surf_point *p, char *out, size_t len)
+{
+    char subject[FL_SURF_SUBJECT_MAX];
+    memcpy(subject, p->subject, sizeof(subject));
+    subject[sizeof(subject) - 1] = '\0';
+    if (p->subject_kind == FL_SURF_PEER || p->subject_kind == FL_SURF_LISTEN) {
+        const char *colon = strrchr(subject, ':');
+        snprintf(out, len, "%.*s:*", colon ? (int)(colon - subject) : (int)strlen(subject),
+                 subject);
+        return;
+    }
+    size_t n = 0;
+    bool paths = p->subject_kind == FL_SURF_PATH_REL || p->subject_kind == FL_SURF_PATH_ABS;
+    for (const char *c = subject; *c && n + 1 < len; c++) {
+        if (paths && *c >= '0' && *c <= '9') {
+            out[n++] = '*';
+            while (c[1] >= '0' && c[1] <= '9')
+                c++;
+        } else {
+            out[n++] = *c;
+        }
+    }
+    out[n] = '\0';
+}
+
+/* Rewrite a point's rule to select its subject by shape (subject_shape): the path glob with
+ * '*' for its digit runs, peer= without the port, no port= at all. False if the rule has no
+ * subject to widen. */
+static bool widen_rule(struct point *pt)
+{
+    char *w = pt->where, *val = NULL, *site = NULL;
+    const struct fl_surf_point *p = &pt->p;
+    const char *key = p->subject_kind == FL_SURF_PEER     ? ":peer="
+                      : p->subject_kind == FL_SURF_LISTEN ? ":port="
+                      : (p->subject_kind == FL_SURF_PATH_REL || p->subject_kind == FL_SURF_PATH_ABS)
+                          ? ":path="
+                          : NULL;
+    if (!key || !(val = strstr(w, key)))
+        return false;
+    val += strlen(key);
+    for (char *q = val; (q = strstr(q, ":site=")); q++)
+        site = q;
+    if (!site)
+        return false;
+    char out[sizeof(pt->where)];
+    size_t n = (size_t)(val - w);
+    memcpy(out, w, n);
+    if (p->subject_kind == FL_SURF_LISTEN) {
+        n -= strlen(key); /* the call site alone */
+    } else if (p->subject_kind == FL_SURF_PEER) {
+        char *colon = NULL;
+        for (char *q = val; q < site; q++)
+            if (*q == ':')
+                colon = q;
+        if (!colon)
+            return false;
+        memcpy(out + n, val, (size_t)(colon - val));
+        n += (size_t)(colon - val);
+    } else {
+        for (char *q = val; q < site; q++) {
+            if (*q >= '0' && *q <= '9') {
+                out[n++] = '*';
+                while (q + 1 < site && q[1] >= '0' && q[1] <= '9')
+                    q++;
+            } else {
+                out[n++] = *q;
+            }
+        }
+    }
+    snprintf(out + n, sizeof(out) - n, "%s", site);
+    memcpy(pt->where, out, sizeof(out));
+    return true;
+}
+
+/* Pair the first baseline run's points with the second's. A point whose count differs is
+ * unstable (only its first call is tried); one whose subject changed between the runs
+ * (subject_shape) is named by shape from then on, and the first run's points that share
+ * the shape become one. Returns how many points are unstable. */
+static size_t pair_runs(struct point *a, size_t *na, const struct point *b, size_t nb)
+{
+    size_t varies = 0, k = 0;
+    char sa[FL_SURF_SUBJECT_MAX], sb[FL_SURF_SUBJECT_MAX];
+    for (size_t i = 0; i < *na; i++) {
+        struct point *pt = &a[i];
+        bool exact = false, same = false;
+        for (size_t j = 0; j < nb && !exact; j++)
+            if (b[j].p.site == pt->p.site && !strcmp(b[j].p.call, pt->p.call) &&
+                !strcmp(b[j].p.subject, pt->p.subject)) {
+                exact = true;
+                same = b[j].p.count == pt->p.count;
+            }
+        if (!exact) {
+            subject_shape(&pt->p, sa, sizeof(sa));
+            uint64_t in_b = 0;
+            bool twin = false;
+            for (size_t j = 0; j < nb; j++) {
+                if (b[j].p.site != pt->p.site || strcmp(b[j].p.call, pt->p.call) ||
+                    b[j].p.subject_kind != pt->p.subject_kind)
+                    continue;
+                subject_shape(&b[j].p, sb, sizeof(sb));
+                if (!strcmp(sa, sb)) {
+                    twin = true;
+                    in_b += b[j].p.count;
+                }
+            }
+            if (twin && widen_rule(pt)) {
+                /* one point per shape: an earlier one of this run takes this one's calls */
+                struct point *first = NULL;
+                for (size_t m = 0; m < k && !first; m++)
+                    if (!strcmp(a[m].where, pt->where))
+                        first = &a[m];
+                snprintf(pt->p.subject, sizeof(pt->p.subject), "%s", sa);
+                if (first) {
+                    first->p.count += pt->p.count;
+                    first->unstable = first->p.count != in_b;
+                    continue;
+                }
+                same = pt->p.count == in_b;
+            }
+        }
+        pt->unstable = !same;
+        if (k != i)
+            a[k] = *pt;
+        k++;
+    }
+    *na = k;
+    for (size_t i = 0; i < k; i++)
+        varies += a[i].unstable;
+    return varies;
+}
+
 /* ---- the plan ------------------------------------------------------------------------------ */
 
 struct trial_def {
@@ -1073,19 +1209,7 @@ static int run_baseline(struct sweep *sw)
             fl_warnf("sweep: the two runs without faults exited %d and %d", r[0].status,
                      r[1].status);
         /* points whose count changed between the runs only get their first call tried */
-        size_t varies = 0;
-        for (size_t i = 0; i < np[0]; i++) {
-            bool same = false;
-            for (size_t j = 0; j < np[1] && !same; j++)
-                same = pts[1][j].p.site == pts[0][i].p.site &&
-                       !strcmp(pts[1][j].p.call, pts[0][i].p.call) &&
-                       !strcmp(pts[1][j].p.subject, pts[0][i].p.subject) &&
-                       pts[1][j].p.count == pts[0][i].p.count;
-            if (!same) {
-                pts[0][i].unstable = true;
-                varies++;
-            }
-        }
+        size_t varies = pair_runs(pts[0], &np[0], pts[1], np[1]);
         if (varies)
             fl_noticef("sweep: %zu of %zu points were called a different number of times in two "
                        "runs without faults: only their first call is tried (by call site)",

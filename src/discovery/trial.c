@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -325,10 +326,51 @@ static double group_cpu(pid_t pgid)
     return total;
 }
 
+/* The first process of group pgid whose executable matches glob (its path or file name, or
+ * its comm: a program started by a symlink's name, as exe_alias.h explains), or 0. */
+static pid_t group_process_named(pid_t pgid, const char *glob)
+{
+    pid_t found = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    while (!found && d && (de = readdir(d))) {
+        if (de->d_name[0] < '1' || de->d_name[0] > '9')
+            continue;
+        char path[64], buf[1024], exe[PATH_MAX];
+        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+            continue;
+        buf[n] = '\0';
+        char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
+        int pgrp;
+        if (!lp || !rp || sscanf(rp + 1, " %*c %*d %d", &pgrp) != 1 || pgrp != pgid)
+            continue;
+        *rp = '\0';
+        bool match = fnmatch(glob, lp + 1, 0) == 0; /* comm */
+        snprintf(path, sizeof(path), "/proc/%s/exe", de->d_name);
+        ssize_t el = readlink(path, exe, sizeof(exe) - 1);
+        if (!match && el > 0) {
+            exe[el] = '\0';
+            const char *base = strrchr(exe, '/');
+            match = fnmatch(glob, exe, 0) == 0 || fnmatch(glob, base ? base + 1 : exe, 0) == 0;
+        }
+        if (match)
+            found = (pid_t)atoi(de->d_name);
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
 /* The target's main process now: its open fds, threads and resident memory; peaks kept in
- * *fds and *threads, the sample appended to series when there is one. */
-static void sample_counts(pid_t pid, int *fds, int *threads, struct fl_trial_series *series,
-                          double t_s)
+ * *fds, *threads and *hwm_kb, the sample appended to series when there is one. */
+static void sample_counts(pid_t pid, int *fds, int *threads, long *hwm_kb,
+                          struct fl_trial_series *series, double t_s)
 {
     char path[64];
     int nfd = -1, nthr = -1;
@@ -358,6 +400,8 @@ static void sample_counts(pid_t pid, int *fds, int *threads, struct fl_trial_ser
                     *threads = t;
             } else if (sscanf(line, "VmRSS: %ld", &kb) == 1) {
                 rss = kb;
+            } else if (sscanf(line, "VmHWM: %ld", &kb) == 1 && kb > *hwm_kb) {
+                *hwm_kb = kb;
             }
         }
         fclose(f);
@@ -461,10 +505,12 @@ struct waited {
 /* Wait for pid (leader of its group) up to timeout_ns; kill the group at the timeout or on
  * an interrupt; after it ends, kill what is left of the group. With a marker, first look for
  * (and kill) what is left anywhere: a daemon's child may not have left the group yet. */
-static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, const char *marker,
-                       struct fl_trial_series *series, struct waited *w)
+static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, const char *sample_exe,
+                       const char *marker, struct fl_trial_series *series, struct waited *w)
 {
     memset(w, 0, sizeof(*w));
+    pid_t sampled = sample_exe ? 0 : pid; /* 0: the process sample_exe names is not found yet */
+    long hwm_kb = 0;
     int64_t start = mono_ns(), deadline = start + timeout_ns;
     int64_t window = timeout_ns / 2 < FL_BUSY_WINDOW_NS ? timeout_ns / 2 : FL_BUSY_WINDOW_NS;
     double cpu_at_window = -1;
@@ -494,8 +540,10 @@ static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, const char *m
         }
         if (cpu_at_window < 0 && now >= deadline - window)
             cpu_at_window = group_cpu(pid);
-        if (sample && now - start >= FL_SAMPLE_NS)
-            sample_counts(pid, &w->fds_peak, &w->threads_peak, series,
+        if (sample && sample_exe && (!sampled || kill(sampled, 0) != 0))
+            sampled = group_process_named(pid, sample_exe);
+        if (sample && sampled && now - start >= FL_SAMPLE_NS)
+            sample_counts(sampled, &w->fds_peak, &w->threads_peak, &hwm_kb, series,
                           (double)(now - start) / 1e9);
         int64_t slice = deadline - now;
         if (cpu_at_window < 0 && deadline - window - now < slice)
@@ -526,7 +574,7 @@ static void wait_group(pid_t pid, int64_t timeout_ns, bool sample, const char *m
     if (!w->timed_out)
         w->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
                    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-    w->maxrss_kb = ru.ru_maxrss;
+    w->maxrss_kb = sample_exe ? hwm_kb : ru.ru_maxrss; /* the leader is not the one watched */
     if (w->timed_out)
         w->status = FL_EXIT_TIMEOUT;
     else if (WIFSIGNALED(status))
@@ -543,7 +591,7 @@ static int run_hook(char **argv, char **envp, const char *dir, const char *out, 
     if (rc)
         return rc;
     struct waited w;
-    wait_group(pid, FL_HOOK_TIMEOUT_NS, false, NULL, NULL, &w);
+    wait_group(pid, FL_HOOK_TIMEOUT_NS, false, NULL, NULL, NULL, &w);
     *status = w.status;
     return 0;
 }
@@ -691,7 +739,8 @@ int fl_trial_run(const struct fl_trial_env *env, const struct fl_rule_set *rules
         goto teardown;
     }
     struct waited w;
-    wait_group(pid, env->timeout_ns, true, env->find_escaped ? ctl_var : NULL, env->series, &w);
+    wait_group(pid, env->timeout_ns, true, env->sample_exe,
+               env->find_escaped ? ctl_var : NULL, env->series, &w);
     res->status = w.status;
     res->timed_out = w.timed_out;
     res->interrupted = w.interrupted;

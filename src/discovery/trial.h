@@ -24,7 +24,8 @@
 
 struct fl_trial_result;
 
-/* The target's main process over time, sampled every 20 ms while it runs (audit). */
+/* The target's main process (or the one sample_exe names) over time, sampled every 20 ms
+ * while it runs (audit). */
 #define FL_TRIAL_SERIES_MAX 3000
 struct fl_trial_sample {
     double t_s;        /* since the start */
@@ -53,6 +54,9 @@ struct fl_trial_env {
      * the trial directory and the target's stdout file still exist. */
     char **target_extra_env;
     struct fl_trial_series *series; /* NULL: no time series, peaks only */
+    const char *sample_exe;  /* sample (peaks and series) the first process of the target's
+                                group whose executable matches this glob, not its leader
+                                (audit --exe: the daemon, not the script that starts it) */
     bool find_escaped;       /* look for the target's processes that left its group (a scan of
                                 /proc: the baseline's job, not every trial's) */
     int (*before_target)(void *ctx, const char *dir, struct fl_err *err);
@@ -71,7 +75,7 @@ struct fl_trial_result {
     double wall_s, cpu_s;    /* the target tree's wall and CPU (user + system) seconds */
     double cpu_last_s;       /* CPU seconds in the last second before the timeout */
     double cpu_window_s;     /* ... over how long a window */
-    int fds_peak, threads_peak; /* the target's main process, sampled while it ran */
+    int fds_peak, threads_peak; /* the target's main process (or sample_exe's), sampled */
     long maxrss_kb;          /* its peak resident memory */
     uint64_t seen[FL_RULES_MAX], injected[FL_RULES_MAX]; /* the rules' counters at the end */
     unsigned attached;       /* processes the preload attached to */

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exe_alias.h"
 #include "glob.h"
 #include "prng.h"
 
@@ -139,7 +140,8 @@ static void fl_strip_env(void)
 
 /* faultline never injects into itself (nested `faultline inject` or `faultline ctl`); with
  * --exe, only processes whose executable matches the glob count calls and take faults (the
- * executable the kernel runs: for a script, its interpreter). Others stay detached but keep
+ * executable the kernel runs, or the symlink to it that started it: for a script, its
+ * interpreter). Others stay detached but keep
  * the environment, so a program they exec is judged afresh. */
 static bool fl_self_is_excluded(const struct fl_ctl *c)
 {
@@ -162,7 +164,11 @@ static bool fl_self_is_excluded(const struct fl_ctl *c)
     char glob[FL_EXE_MAX];
     memcpy(glob, c->exe, sizeof(glob));
     glob[sizeof(glob) - 1] = '\0';
-    return !fl_glob_match_path(glob, strchr(glob, '/') != NULL, exe);
+    bool slash = strchr(glob, '/') != NULL;
+    if (fl_glob_match_path(glob, slash, exe))
+        return false;
+    const char *alias = fl_exe_alias(); /* started by a symlink's name (exe_alias.h) */
+    return !(alias && fl_glob_match_path(glob, slash, alias));
 }
 
 __attribute__((constructor(101))) static void fl_init(void)

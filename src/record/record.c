@@ -11,7 +11,7 @@
  * Switched on by $FAULTLINE_CRASH_LOG (the log, header already written) and
  * $FAULTLINE_CRASH_ROOT (the trial directory, a real path); without them every wrapper is a
  * plain forward. $FAULTLINE_CRASH_EXE=GLOB records only programs whose executable's name
- * matches.
+ * matches (or the name of the symlink to it that started it: src/core/exe_alias.h).
  *
  * What cannot be intercepted call by call is followed by content: a stdio stream's buffer
  * reaches its file through glibc's internal write, and a writable shared mapping changes the
@@ -63,6 +63,7 @@
 #include <time.h>
 
 #include "crashlog.h"
+#include "exe_alias.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define FD_MAX 65536
@@ -1726,6 +1727,17 @@ static void au_accepted(int r, const struct sockaddr *sa, socklen_t *len)
     if (r < 0 || audit_log < 0 || rec_busy)
         return;
     char peer[160];
+    struct sockaddr_storage own;
+    socklen_t own_len = sizeof(own);
+    if (!sa || !len) {
+        /* accept(fd, NULL, NULL), as mosquitto calls it: the kernel still knows the peer */
+        int e = errno;
+        if (getpeername(r, (struct sockaddr *)&own, &own_len) == 0) {
+            sa = (const struct sockaddr *)&own;
+            len = &own_len;
+        }
+        errno = e;
+    }
     au_peer(sa, len ? *len : 0, peer, sizeof(peer));
     au_forget(r);
     au_line("\"ev\":\"accept\",\"fd\":%d,\"peer\":\"%s\"", r, peer);
@@ -2386,7 +2398,11 @@ __attribute__((constructor)) static void record_init(void)
         if (n > 0) {
             self[n] = '\0';
             const char *base = strrchr(self, '/');
-            if (fnmatch(exe, base ? base + 1 : self, 0) != 0 && fnmatch(exe, self, 0) != 0)
+            const char *alias = fl_exe_alias(); /* started by a symlink's name */
+            const char *abase = alias ? strrchr(alias, '/') : NULL;
+            if (fnmatch(exe, base ? base + 1 : self, 0) != 0 && fnmatch(exe, self, 0) != 0 &&
+                (!alias || (fnmatch(exe, abase ? abase + 1 : alias, 0) != 0 &&
+                            fnmatch(exe, alias, 0) != 0)))
                 return;
         }
     }

@@ -55,6 +55,19 @@ def test_a_risk_is_found_on_the_buggy_twin_only(run, tmp_path, buggy, fixed, kin
         assert f["temp_rename"] and f["fsyncs"] >= 1 and f["durable_at_end"], f
 
 
+def test_a_new_directory_whose_parent_is_never_fsynced_is_a_risk(run, tmp_path):
+    r, doc = audit(run, tmp_path, PY, str(CASES / "log_new_dir.py"), template=False)
+    assert r.returncode == 1, r.stdout + r.stderr
+    [risk] = [k for k in doc["risks"] if k["kind"] == "missing-dir-fsync"]
+    assert risk["subject"] == "." and "directory logs" in risk["explanation"], risk
+    r, doc = audit(run, tmp_path, PY, str(CASES / "log_new_dir.py"), "parent", template=False)
+    assert r.returncode == 0 and doc["risks"] == [], doc["risks"]
+    # the atomic recipe's temp file is renamed away: its rename is judged, not its creation
+    r, doc = audit(run, tmp_path, PY, str(CASES / "state_no_dir_fsync.py"))
+    [risk] = [k for k in doc["risks"] if k["kind"] == "missing-dir-fsync"]
+    assert risk["explanation"].startswith("the rename of state.json.tmp"), risk
+
+
 def test_an_unbounded_socket_wait_is_found_and_a_timeout_clears_it(run, tmp_path):
     r, doc = audit(run, tmp_path, PY, str(CASES / "client.py"), template=False)
     assert r.returncode == 1, r.stdout + r.stderr
