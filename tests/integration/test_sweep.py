@@ -236,6 +236,43 @@ def test_a_program_with_nothing_to_break_has_no_finding(run):
     assert "no finding" in r.stdout
 
 
+# each run writes one more line than the last (a counter kept outside the trial directory),
+# each line with its own write(2) from the same call site
+GROWING = """
+import os, sys
+counter = sys.argv[1]
+n = int(open(counter).read()) + 1 if os.path.exists(counter) else 1
+open(counter, "w").write(str(n))
+fd = os.open("out.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+for i in range(n):
+    os.write(fd, b"line %d\\n" % i)
+os.close(fd)
+"""
+
+
+def test_a_point_whose_count_varies_is_said_and_tried_at_its_first_call(run, tmp_path):
+    counter = tmp_path / "runs"
+    out = tmp_path / "sweep.json"
+    r = run("sweep", "--json", out, "--seed", str(SEED), "--budget", "60", "--check",
+            "test -s out.txt", "--", PY, "-c", GROWING, str(counter), timeout=120)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    assert "were called a different number of times in two runs without faults: only their " \
+           "first call is tried (by call site)" in r.stderr, r.stderr
+    j = json.loads(out.read_text())
+    [w] = [p for p in j["points"] if p["call"] == "write" and p["subject"] == "out.txt"]
+    assert w["varies"] is True, w
+    # every trial of it names the 1st call or every call, never "the Nth of M"
+    mine = [f for f in j["findings"] + j["flaky"] if f["subject"] == "out.txt" and
+            f["call"] == "write"]
+    assert mine and all("1st" in f["occurrence"] for f in mine), mine
+    # a program whose counts do not vary is not said to
+    steady = tmp_path / "steady.py"
+    steady.write_text(GROWING.replace(
+        "int(open(counter).read()) + 1 if os.path.exists(counter) else 1", "3"))
+    r = run("sweep", "--surface", "--", PY, str(steady), str(tmp_path / "runs2"), timeout=60)
+    assert "different number of times" not in r.stderr, r.stderr
+
+
 # A crash is reported where it happened, not only at the call whose fault set it off: the
 # failed malloc is in load(), the write through NULL in fill()
 CRASHER = r"""
