@@ -317,6 +317,105 @@ static bool widen_rule(struct point *pt)
     return true;
 }
 
+/* A name with a random part that is not digits (mkstemp's "tmpXa3Rb2", a hex suffix): the
+ * two runs' names, split into runs of letters, digits and '_' ("tokens") and what separates
+ * them, have the same separators and as many tokens, and differ only in some tokens. mask
+ * gets a bit per differing token, counted from the end (the rule's path ends with the
+ * subject, so the tokens line up from there). False when the names differ otherwise. */
+static bool is_token_char(char c)
+{
+    /* '_' too: Python's tempfile draws its names from [a-z0-9_] */
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           c == '_';
+}
+
+static size_t tokens_of(const char *s, const char *tok[64], size_t len[64], const char *sep[65],
+                        size_t seplen[65])
+{
+    size_t n = 0;
+    const char *c = s;
+    for (;;) {
+        const char *from = c;
+        while (*c && !is_token_char(*c))
+            c++;
+        if (n < 65) {
+            sep[n] = from;
+            seplen[n] = (size_t)(c - from);
+        }
+        if (!*c || n == 64)
+            return n;
+        tok[n] = c;
+        while (*c && is_token_char(*c))
+            c++;
+        len[n] = (size_t)(c - tok[n]);
+        n++;
+    }
+}
+
+static bool token_twins(const char *a, const char *b, uint64_t *mask)
+{
+    const char *ta[64], *tb[64], *sa[65], *sb[65];
+    size_t la[64], lb[64], sla[65], slb[65];
+    size_t n = tokens_of(a, ta, la, sa, sla), m = tokens_of(b, tb, lb, sb, slb);
+    if (n != m || n == 0 || n == 64)
+        return false;
+    *mask = 0;
+    for (size_t i = 0; i <= n; i++)
+        if (sla[i] != slb[i] || memcmp(sa[i], sb[i], sla[i]))
+            return false;
+    for (size_t i = 0; i < n; i++)
+        if (la[i] != lb[i] || memcmp(ta[i], tb[i], la[i]))
+            *mask |= UINT64_C(1) << (n - 1 - i);
+    /* a name that is all random is no shape: it would match every file */
+    return *mask && *mask != (UINT64_C(1) << n) - 1;
+}
+
+/* text with the tokens mask names (counted from the end) as '*', into out */
+static void glob_tokens(const char *text, size_t text_len, uint64_t mask, char *out, size_t cap)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < text_len; i++)
+        if (is_token_char(text[i]) && (i == 0 || !is_token_char(text[i - 1])))
+            count++;
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < text_len && n + 1 < cap;) {
+        if (is_token_char(text[i]) && (i == 0 || !is_token_char(text[i - 1]))) {
+            size_t from_end = count - 1 - k++;
+            size_t j = i;
+            while (j < text_len && is_token_char(text[j]))
+                j++;
+            if (from_end < 64 && (mask >> from_end & 1)) {
+                out[n++] = '*';
+            } else {
+                for (size_t q = i; q < j && n + 1 < cap; q++)
+                    out[n++] = text[q];
+            }
+            i = j;
+        } else {
+            out[n++] = text[i++];
+        }
+    }
+    out[n] = '\0';
+}
+
+/* widen_rule for a token shape: the path's differing tokens as '*' */
+static bool widen_rule_tokens(struct point *pt, uint64_t mask)
+{
+    char *w = pt->where, *val = strstr(w, ":path="), *site = NULL;
+    if (!val)
+        return false;
+    val += strlen(":path=");
+    for (char *q = val; (q = strstr(q, ":site=")); q++)
+        site = q;
+    if (!site)
+        return false;
+    char out[sizeof(pt->where)], glob[sizeof(pt->where)];
+    glob_tokens(val, (size_t)(site - val), mask, glob, sizeof(glob));
+    snprintf(out, sizeof(out), "%.*s%s%s", (int)(val - w), w, glob, site);
+    memcpy(pt->where, out, sizeof(out));
+    return true;
+}
+
 /* Pair the first baseline run's points with the second's. A point whose count differs is
  * unstable (only its first call is tried); one whose subject changed between the runs
  * (subject_shape) is named by shape from then on, and the first run's points that share
@@ -335,20 +434,43 @@ static size_t pair_runs(struct point *a, size_t *na, const struct point *b, size
                 same = b[j].p.count == pt->p.count;
             }
         if (!exact) {
-            subject_shape(&pt->p, sa, sizeof(sa));
-            uint64_t in_b = 0;
-            bool twin = false;
-            for (size_t j = 0; j < nb; j++) {
+            uint64_t in_b = 0, mask = 0;
+            bool twin = false, widened = false;
+            bool paths = pt->p.subject_kind == FL_SURF_PATH_REL ||
+                         pt->p.subject_kind == FL_SURF_PATH_ABS;
+            /* a path: the tokens that differ between the runs (a pid, mkstemp's letters) */
+            for (size_t j = 0; j < nb && !twin && paths; j++) {
                 if (b[j].p.site != pt->p.site || strcmp(b[j].p.call, pt->p.call) ||
-                    b[j].p.subject_kind != pt->p.subject_kind)
+                    b[j].p.subject_kind != pt->p.subject_kind ||
+                    !token_twins(pt->p.subject, b[j].p.subject, &mask))
                     continue;
-                subject_shape(&b[j].p, sb, sizeof(sb));
-                if (!strcmp(sa, sb)) {
-                    twin = true;
-                    in_b += b[j].p.count;
+                glob_tokens(pt->p.subject, strlen(pt->p.subject), mask, sa, sizeof(sa));
+                twin = true;
+                for (size_t q = 0; q < nb; q++) {
+                    uint64_t mq;
+                    if (b[q].p.site == pt->p.site && !strcmp(b[q].p.call, pt->p.call) &&
+                        b[q].p.subject_kind == pt->p.subject_kind &&
+                        token_twins(pt->p.subject, b[q].p.subject, &mq) && mq == mask)
+                        in_b += b[q].p.count;
                 }
+                widened = widen_rule_tokens(pt, mask);
             }
-            if (twin && widen_rule(pt)) {
+            /* else by shape: digit runs as '*', a peer without its port */
+            if (!twin) {
+                subject_shape(&pt->p, sa, sizeof(sa));
+                for (size_t j = 0; j < nb; j++) {
+                    if (b[j].p.site != pt->p.site || strcmp(b[j].p.call, pt->p.call) ||
+                        b[j].p.subject_kind != pt->p.subject_kind)
+                        continue;
+                    subject_shape(&b[j].p, sb, sizeof(sb));
+                    if (!strcmp(sa, sb)) {
+                        twin = true;
+                        in_b += b[j].p.count;
+                    }
+                }
+                widened = twin && widen_rule(pt);
+            }
+            if (twin && widened) {
                 /* one point per shape: an earlier one of this run takes this one's calls */
                 struct point *first = NULL;
                 for (size_t m = 0; m < k && !first; m++)

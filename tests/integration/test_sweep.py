@@ -236,6 +236,29 @@ def test_a_program_with_nothing_to_break_has_no_finding(run):
     assert "no finding" in r.stdout
 
 
+MKSTEMP_TEMP = """
+import os, tempfile
+fd, tmp = tempfile.mkstemp(dir=".", prefix="state-", suffix=".tmp")
+os.write(fd, b"2")
+os.close(fd)
+os.rename(tmp, "state.json")
+"""
+
+
+def test_a_name_with_random_letters_in_it_is_tried_by_its_shape(run, tmp_path):
+    # mkstemp's suffix is letters as well as digits: the tokens that differ between the two
+    # runs become '*', so the trials fault the write instead of naming a file gone for good
+    out = tmp_path / "sweep.json"
+    r = run("sweep", "-q", "--json", out, "--seed", str(SEED), "--check",
+            "sh -c 'test \"$(cat state.json)\" = 2'", "--", PY, "-c", MKSTEMP_TEMP, timeout=300)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    j = json.loads(out.read_text())
+    temp = [p for p in j["points"] if p["call"] == "write" and p["subject"].startswith("state-")]
+    assert [p["subject"] for p in temp] == ["state-*.tmp"], j["points"]
+    assert temp[0]["rule"].startswith("write:path=*/state-*.tmp:site=") and not temp[0]["varies"]
+    assert any("state-*.tmp" in f["rules"][0] for f in j["findings"]), j["findings"]
+
+
 # each run writes one more line than the last (a counter kept outside the trial directory),
 # each line with its own write(2) from the same call site
 GROWING = """
