@@ -1791,6 +1791,10 @@ static void au_poll(const struct pollfd *fds, nfds_t n, long timeout_ms, const c
             au_wait(fds[i].fd, call, timeout_ms);
 }
 
+/* glibc declares poll's array write-only (access attribute); the kernel reads its fds and
+ * events, and so does the audit: GCC's "may be used uninitialized" there is wrong */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
     au_poll(fds, n, timeout_ms < 0 ? -1 : timeout_ms, "poll");
@@ -1803,6 +1807,7 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tmo, const
     return REAL(int (*)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *),
                 ppoll)(fds, n, tmo, m);
 }
+#pragma GCC diagnostic pop
 
 static void au_select(int nfds, const fd_set *rd, long timeout_ms, const char *call)
 {
