@@ -133,19 +133,12 @@ static int parse_crash(int argc, char **argv, struct crash_config *cfg)
         .setup = &cfg->setup, .check = &cfg->check, .teardown = &cfg->teardown,
         .setup_text = &cfg->setup_text, .check_text = &cfg->check_text,
         .teardown_text = &cfg->teardown_text, .timeout_ns = &cfg->timeout_ns,
+        .jobs = &cfg->jobs,
     };
     optind = 1;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "+:qvhj:", crash_options, NULL)) != -1) {
         switch (opt) {
-        case 'j': {
-            uint64_t n;
-            if (fl_parse_u64(optarg, &n, NULL) < 0 || n == 0 || n > 256)
-                return fl_usage_error("-j: '%s' is not a number of jobs (expected 1..256)",
-                                      optarg);
-            cfg->jobs = (unsigned)n;
-            break;
-        }
         case OPT_MODEL:
             if (fl_crash_model_parse(optarg, &cfg->model) < 0)
                 return fl_usage_error("--model: '%s' is not a model (expected posix or "
@@ -858,10 +851,8 @@ int cmd_crash(int argc, char **argv)
         rc = rc < 0 ? 0 : rc;
         goto out_cfg;
     }
-    if (!cfg.jobs) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg.jobs = n > 256 ? 256 : n > 0 ? (unsigned)n : 1;
-    }
+    if (!cfg.jobs)
+        cfg.jobs = fl_discovery_default_jobs();
     char recorder[PATH_MAX];
     if (fl_find_recorder(recorder, sizeof(recorder), false) < 0) {
         rc = FL_EXIT_USAGE;

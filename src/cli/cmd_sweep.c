@@ -125,6 +125,7 @@ static int parse_sweep(int argc, char **argv, struct sweep_config *cfg)
         .setup = &cfg->setup, .check = &cfg->check, .teardown = &cfg->teardown,
         .setup_text = &cfg->setup_text, .check_text = &cfg->check_text,
         .teardown_text = &cfg->teardown_text, .timeout_ns = &cfg->timeout_ns,
+        .jobs = &cfg->jobs,
     };
     optind = 1;
     opterr = 0;
@@ -139,14 +140,6 @@ static int parse_sweep(int argc, char **argv, struct sweep_config *cfg)
                 return fl_usage_error("--budget: '%s' is neither a number of trials nor a "
                                       "duration (expected like 500 or 2m)", optarg);
             }
-            break;
-        }
-        case 'j': {
-            uint64_t n;
-            if (fl_parse_u64(optarg, &n, NULL) < 0 || n == 0 || n > 256)
-                return fl_usage_error("-j: '%s' is not a number of jobs (expected 1..256)",
-                                      optarg);
-            cfg->jobs = (unsigned)n;
             break;
         }
         case OPT_SEED:
@@ -1378,10 +1371,8 @@ int cmd_sweep(int argc, char **argv)
     }
     if (!cfg.seed_given)
         cfg.seed = fl_seed_from_entropy();
-    if (!cfg.jobs) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg.jobs = n > 0 ? (unsigned)n : 1;
-    }
+    if (!cfg.jobs)
+        cfg.jobs = fl_discovery_default_jobs();
     char preload[PATH_MAX];
     if (fl_find_preload(preload, sizeof(preload), false) < 0) {
         rc = FL_EXIT_USAGE;

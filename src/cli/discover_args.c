@@ -111,9 +111,24 @@ int fl_discovery_option(int opt, const char *arg, const struct fl_discovery_opts
             return 0;
         *o->json_path = arg;
         return 1;
+    case 'j': {
+        if (!o->jobs)
+            return 0;
+        uint64_t n;
+        if (fl_parse_u64(arg, &n, NULL) < 0 || n == 0 || n > 256)
+            return fl_usage_error("-j: '%s' is not a number of jobs (expected 1..256)", arg);
+        *o->jobs = (unsigned)n;
+        return 1;
+    }
     default:
         return 0;
     }
+}
+
+unsigned fl_discovery_default_jobs(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 256 ? 256 : n > 0 ? (unsigned)n : 1;
 }
 
 int fl_discovery_bad_option(const char *cmd, int opt, char **argv)

@@ -30,11 +30,15 @@ struct fl_discovery_opts {
     char ***setup, ***check, ***teardown;
     char **setup_text, **check_text, **teardown_text;
     int64_t *timeout_ns;
+    unsigned *jobs; /* -j N (its getopt id is 'j'), 1..256 */
 };
 
 /* Handle one of the shared options: 1 if it was one, 0 if not, FL_EXIT_USAGE with the error
  * printed if its value is wrong. */
 int fl_discovery_option(int opt, const char *arg, const struct fl_discovery_opts *o);
+
+/* -j's default: the number of CPUs online (1..256). */
+unsigned fl_discovery_default_jobs(void);
 
 /* The error for getopt's '?' (unknown option) or ':' (missing value): one line, naming cmd's
  * help. Returns FL_EXIT_USAGE. */

@@ -289,6 +289,22 @@ static int spawn(char **argv, char **envp, const char *dir, const char *out, con
     return rc;
 }
 
+/* /proc/PID/stat of the process named by a /proc entry into buf; 0 when it cannot be read. */
+static size_t read_proc_stat(const char *pid_name, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%s/stat", pid_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return (size_t)n;
+}
+
 /* User + system CPU seconds of every process in a process group. */
 static double group_cpu(pid_t pgid)
 {
@@ -301,16 +317,9 @@ static double group_cpu(pid_t pgid)
     while (d && (de = readdir(d))) {
         if (de->d_name[0] < '0' || de->d_name[0] > '9')
             continue;
-        char path[64], buf[1024];
-        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        char buf[1024];
+        if (!read_proc_stat(de->d_name, buf, sizeof(buf)))
             continue;
-        ssize_t n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        buf[n] = '\0';
         char *rp = strrchr(buf, ')');
         int ppid, pgrp;
         char state;
@@ -337,15 +346,8 @@ static pid_t group_process_named(pid_t pgid, const char *glob)
         if (de->d_name[0] < '1' || de->d_name[0] > '9')
             continue;
         char path[64], buf[1024], exe[PATH_MAX];
-        snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+        if (!read_proc_stat(de->d_name, buf, sizeof(buf)))
             continue;
-        ssize_t n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n <= 0)
-            continue;
-        buf[n] = '\0';
         char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
         int pgrp;
         if (!lp || !rp || sscanf(rp + 1, " %*c %*d %d", &pgrp) != 1 || pgrp != pgid)

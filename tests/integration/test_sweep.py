@@ -216,26 +216,6 @@ os.rename(tmp, "state.json")
 """
 
 
-def test_a_name_with_a_pid_in_it_is_tried_by_its_shape(run, tmp_path):
-    # the temp file is named afresh in every run: a rule naming it exactly matches nothing
-    out = tmp_path / "sweep.json"
-    r = run("sweep", "-q", "--json", out, "--seed", str(SEED), "--budget", "20", "--check",
-            "sh -c 'test \"$(cat state.json)\" = 2'", "--", PY, "-c", PID_TEMP)
-    assert r.returncode in (0, 1), r.stdout + r.stderr
-    j = json.loads(out.read_text())
-    temp = [p for p in j["points"] if p["call"] == "write" and p["subject"].startswith("state-")]
-    assert [p["subject"] for p in temp] == ["state-*.tmp"], j["points"]
-    assert temp[0]["rule"].startswith("write:path=*/state-*.tmp:site=") and not temp[0]["varies"]
-    # and its trials do fault the write: a failed one leaves no state.json
-    assert any("state-*.tmp" in f["rules"][0] for f in j["findings"]), j["findings"]
-
-
-def test_a_program_with_nothing_to_break_has_no_finding(run):
-    r = run("sweep", "-q", "--", "true")
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "no finding" in r.stdout
-
-
 MKSTEMP_TEMP = """
 import os, tempfile
 fd, tmp = tempfile.mkstemp(dir=".", prefix="state-", suffix=".tmp")
@@ -245,17 +225,19 @@ os.rename(tmp, "state.json")
 """
 
 
-def test_a_name_with_random_letters_in_it_is_tried_by_its_shape(run, tmp_path):
-    # mkstemp's suffix is letters as well as digits: the tokens that differ between the two
-    # runs become '*', so the trials fault the write instead of naming a file gone for good
+@pytest.mark.parametrize("program", [PID_TEMP, MKSTEMP_TEMP], ids=["pid", "mkstemp"])
+def test_a_name_that_changes_between_runs_is_tried_by_its_shape(run, tmp_path, program):
+    # the temp file is named afresh in every run, by a pid or by mkstemp's letters and
+    # digits: a rule naming it exactly matches nothing; the parts that differ become '*'
     out = tmp_path / "sweep.json"
     r = run("sweep", "-q", "--json", out, "--seed", str(SEED), "--check",
-            "sh -c 'test \"$(cat state.json)\" = 2'", "--", PY, "-c", MKSTEMP_TEMP, timeout=300)
+            "sh -c 'test \"$(cat state.json)\" = 2'", "--", PY, "-c", program, timeout=300)
     assert r.returncode in (0, 1), r.stdout + r.stderr
     j = json.loads(out.read_text())
     temp = [p for p in j["points"] if p["call"] == "write" and p["subject"].startswith("state-")]
     assert [p["subject"] for p in temp] == ["state-*.tmp"], j["points"]
     assert temp[0]["rule"].startswith("write:path=*/state-*.tmp:site=") and not temp[0]["varies"]
+    # and its trials do fault the write: a failed one leaves no state.json
     assert any("state-*.tmp" in f["rules"][0] for f in j["findings"]), j["findings"]
 
 
